@@ -1,0 +1,1 @@
+"""Crawling: Ray actors and the pure helpers (fetch policy, parsing, URLs) they use."""

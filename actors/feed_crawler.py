@@ -1,0 +1,48 @@
+"""The FeedCrawler actor: many concurrent fetches per actor, one HTTP client per actor."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import ray
+
+from actors.crawl import CrawlOutcome, crawl_source, fetch_policy
+from actors.fetch import make_client
+from cluster.store.sources import Source
+
+log = logging.getLogger(__name__)
+
+# Crawling is waiting on the network; an actor holds many fetches at once for a tenth of a CPU.
+CRAWLER_NUM_CPUS = 0.1
+MAX_CONCURRENT_FETCHES = 32
+
+
+@ray.remote(num_cpus=CRAWLER_NUM_CPUS, max_restarts=-1, max_concurrency=MAX_CONCURRENT_FETCHES * 2)
+class FeedCrawler:
+    def __init__(self) -> None:
+        from cluster.settings import get_settings
+
+        self._settings = get_settings()
+        self._policy = fetch_policy(self._settings)
+        self._client = None
+        self._limit = asyncio.Semaphore(MAX_CONCURRENT_FETCHES)
+
+    async def crawl(self, source: Source) -> dict[str, object]:
+        """Crawl one source; the outcome is also recorded on the source's row."""
+        from cluster.db import get_pool
+        from cluster.redis_client import get_redis
+
+        if self._client is None:
+            self._client = make_client(self._policy)
+        async with self._limit:
+            pool = await get_pool()
+            try:
+                redis = get_redis()
+            except RuntimeError:
+                redis = None
+            outcome: CrawlOutcome = await crawl_source(self._client, pool, source, self._policy, redis)
+        return outcome.as_dict()
+
+    async def ping(self) -> bool:
+        return True

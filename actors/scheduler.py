@@ -1,0 +1,194 @@
+"""The CrawlScheduler: one named, detached actor that hands due sources to a crawler pool.
+
+It claims due sources from PostgreSQL (atomically, with a lease, so nothing is crawled twice
+at once), spreads them over FeedCrawler actors and re-dispatches the work of a crawler that
+dies. Every few seconds it looks again; `newsray crawl` asks it for a round right now.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import ray
+from ray.exceptions import RayActorError, RayTaskError
+
+from actors.feed_crawler import FeedCrawler
+from cluster.store.sources import Source
+
+log = logging.getLogger(__name__)
+
+SCHEDULER_NAME = "crawl-scheduler"
+MAX_DISPATCH_ATTEMPTS = 3
+CLAIM_BATCH = 1000
+MAX_KEPT_ROUNDS = 20
+
+
+@dataclass
+class RoundStatus:
+    id: str
+    force: bool
+    started_at: float = field(default_factory=time.time)
+    finished_at: float | None = None
+    total: int = 0
+    done: int = 0
+    failed: int = 0
+    inserted: int = 0
+    updated: int = 0
+    not_modified: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    redispatched: int = 0
+    finished: bool = False
+
+    def record(self, outcome: dict[str, Any]) -> None:
+        self.done += 1
+        self.inserted += int(outcome.get("inserted") or 0)
+        self.updated += int(outcome.get("updated") or 0)
+        self.not_modified += int(bool(outcome.get("not_modified")))
+        if not outcome.get("ok"):
+            self.failed += 1
+            kind = str(outcome.get("error_kind") or "error")
+            self.errors[kind] = self.errors.get(kind, 0) + 1
+
+
+def default_pool_size() -> int:
+    cpus = int(ray.cluster_resources().get("CPU", 1))
+    return max(2, min(16, cpus))
+
+
+@ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)
+class CrawlScheduler:
+    def __init__(self, pool_size: int = 0, tick_s: float | None = None) -> None:
+        from cluster.settings import get_settings
+
+        settings = get_settings()
+        self._pool_size = pool_size or settings.crawler_actors or default_pool_size()
+        self._tick_s = tick_s if tick_s is not None else settings.scheduler_tick_s
+        self._crawlers: list[Any] = []
+        self._next_crawler = itertools.count()
+        self._round_lock = asyncio.Lock()
+        self._rounds: dict[str, RoundStatus] = {}
+        self._loop_task: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------------ public
+
+    async def start(self) -> bool:
+        """Start the periodic loop (idempotent); returns True when it was not running yet."""
+        if self._loop_task is not None and not self._loop_task.done():
+            return False
+        self._loop_task = asyncio.get_running_loop().create_task(self._loop())
+        return True
+
+    async def start_round(self, force: bool = False) -> str:
+        """Begin a round now (after any running one); poll round_status() for progress."""
+        status = RoundStatus(id=uuid.uuid4().hex, force=force)
+        self._remember(status)
+        asyncio.get_running_loop().create_task(self._run_round(status))
+        return status.id
+
+    async def run_round(self, force: bool = False) -> dict[str, Any]:
+        """One round, waited for; returns its summary."""
+        status = RoundStatus(id=uuid.uuid4().hex, force=force)
+        self._remember(status)
+        await self._run_round(status)
+        return asdict(status)
+
+    async def round_status(self, round_id: str) -> dict[str, Any] | None:
+        status = self._rounds.get(round_id)
+        return asdict(status) if status else None
+
+    async def crawlers(self) -> list[Any]:
+        """The crawler actors' handles (operators and tests use them to inspect or kill one)."""
+        self._ensure_crawlers()
+        return list(self._crawlers)
+
+    async def info(self) -> dict[str, Any]:
+        return {
+            "crawlers": len(self._crawlers),
+            "pool_size": self._pool_size,
+            "tick_s": self._tick_s,
+            "loop_running": self._loop_task is not None and not self._loop_task.done(),
+            "rounds": [asdict(r) for r in list(self._rounds.values())[-5:]],
+        }
+
+    # ------------------------------------------------------------------ internals
+
+    def _remember(self, status: RoundStatus) -> None:
+        self._rounds[status.id] = status
+        while len(self._rounds) > MAX_KEPT_ROUNDS:
+            self._rounds.pop(next(iter(self._rounds)))
+
+    def _ensure_crawlers(self) -> None:
+        while len(self._crawlers) < self._pool_size:
+            self._crawlers.append(FeedCrawler.remote())
+
+    def _crawler(self) -> Any:
+        self._ensure_crawlers()
+        return self._crawlers[next(self._next_crawler) % len(self._crawlers)]
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                status = RoundStatus(id=uuid.uuid4().hex, force=False)
+                await self._run_round(status)
+                if status.total:
+                    self._remember(status)
+            except Exception:  # noqa: BLE001 - the loop must outlive a bad round (e.g. DB restart)
+                log.exception("scheduler: round failed; retrying at the next tick")
+            await asyncio.sleep(self._tick_s)
+
+    async def _run_round(self, status: RoundStatus) -> None:
+        from cluster.db import get_pool
+        from cluster.store.sources import claim_due_sources
+
+        async with self._round_lock:
+            try:
+                pool = await get_pool()
+                pending: list[asyncio.Task[None]] = []
+                while True:
+                    batch = await claim_due_sources(pool, CLAIM_BATCH, force=status.force and status.total == 0)
+                    if not batch:
+                        break
+                    status.total += len(batch)
+                    pending.extend(asyncio.ensure_future(self._dispatch(source, status)) for source in batch)
+                    if status.force:
+                        break  # a forced claim takes every enabled source at once
+                if pending:
+                    await asyncio.gather(*pending)
+            finally:
+                status.finished = True
+                status.finished_at = time.time()
+
+    async def _dispatch(self, source: Source, status: RoundStatus) -> None:
+        last_error = ""
+        for _attempt in range(MAX_DISPATCH_ATTEMPTS):
+            crawler = self._crawler()
+            try:
+                outcome = await crawler.crawl.remote(source)
+                status.record(outcome)
+                return
+            except RayActorError as exc:
+                # The crawler died mid-fetch; it restarts, and the source goes to the next one.
+                last_error = f"crawler died: {exc.__class__.__name__}"
+                status.redispatched += 1
+                log.warning("scheduler: source %s: %s; re-dispatching", source.id, last_error)
+            except RayTaskError as exc:
+                # The database failed under the crawler: the claim's lease brings the source back.
+                last_error = str(exc.cause) if exc.cause else str(exc)
+                log.warning("scheduler: source %s failed: %s", source.id, last_error.splitlines()[0])
+                break
+        status.record({"ok": False, "error_kind": "dispatch", "error": last_error})
+
+
+def get_or_create_scheduler(pool_size: int = 0, tick_s: float | None = None) -> Any:
+    """The one scheduler of the cluster (named, detached: it outlives the CLI that made it)."""
+    from cluster.ray_cluster import NAMESPACE
+
+    return CrawlScheduler.options(
+        name=SCHEDULER_NAME, namespace=NAMESPACE, lifetime="detached", get_if_exists=True
+    ).remote(pool_size, tick_s)

@@ -1,0 +1,155 @@
+"""The asyncpg pool (one per process and event loop) and the migration runner."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import asyncpg
+
+from cluster.services import mask_url
+
+MIGRATIONS_PACKAGE = "cluster.migrations"
+MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+# Any constant works; it only has to be the same in every process that migrates.
+MIGRATION_LOCK_KEY = 0x6E657773726179  # "newsray"
+
+
+class StoreError(RuntimeError):
+    """A database problem, with the layer's name in front."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+def load_migrations(folder: Path | None = None) -> list[Migration]:
+    """Migrations in version order; a gap or a duplicate version is a programming error."""
+    if folder is None:
+        files = [(entry.name, entry.read_text()) for entry in resources.files(MIGRATIONS_PACKAGE).iterdir()]
+    else:
+        files = [(path.name, path.read_text()) for path in folder.iterdir()]
+    migrations = []
+    for name, sql in files:
+        match = MIGRATION_NAME.match(name)
+        if match:
+            migrations.append(Migration(int(match.group(1)), match.group(2), sql))
+    migrations.sort(key=lambda m: m.version)
+    for expected, migration in enumerate(migrations, start=1):
+        if migration.version != expected:
+            raise StoreError(f"store: migrations must be numbered 0001, 0002, … without gaps (found {migration.version:04d})")
+    return migrations
+
+
+async def migrate(database_url: str, migrations: list[Migration] | None = None) -> list[int]:
+    """Apply pending migrations, each in its own transaction; return the versions applied.
+
+    A session advisory lock serializes concurrent callers: the second waits, then finds
+    nothing left to do.
+    """
+    migrations = load_migrations() if migrations is None else migrations
+    conn = await _connect(database_url)
+    applied: list[int] = []
+    try:
+        await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
+        try:
+            await conn.execute(
+                """
+                CREATE TABLE IF NOT EXISTS schema_migrations (
+                    version integer PRIMARY KEY,
+                    name text NOT NULL,
+                    checksum text NOT NULL,
+                    applied_at timestamptz NOT NULL DEFAULT now()
+                )
+                """
+            )
+            done = {row["version"]: row["checksum"] for row in await conn.fetch("SELECT version, checksum FROM schema_migrations")}
+            for migration in migrations:
+                if migration.version in done:
+                    if done[migration.version] != migration.checksum:
+                        raise StoreError(
+                            f"store: migration {migration.version:04d}_{migration.name} changed after it was applied; "
+                            "add a new migration instead of editing an old one"
+                        )
+                    continue
+                async with conn.transaction():
+                    await conn.execute(migration.sql)
+                    await conn.execute(
+                        "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                        migration.version, migration.name, migration.checksum,
+                    )
+                applied.append(migration.version)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
+    finally:
+        await conn.close()
+    return applied
+
+
+async def _connect(database_url: str) -> asyncpg.Connection:
+    try:
+        return await asyncpg.connect(database_url, timeout=10)
+    except (OSError, asyncio.TimeoutError, asyncpg.PostgresError) as exc:
+        raise StoreError(f"store: cannot connect to {mask_url(database_url)}: {exc}") from None
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    from pgvector.asyncpg import register_vector
+
+    await register_vector(conn)
+
+
+async def create_pool(database_url: str, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    """A pool whose connections know the pgvector type (migrations must have run)."""
+    try:
+        pool = await asyncpg.create_pool(
+            database_url, min_size=min_size, max_size=max_size, init=_init_connection,
+            command_timeout=60, max_inactive_connection_lifetime=300,
+        )
+    except (OSError, asyncio.TimeoutError, asyncpg.PostgresError) as exc:
+        raise StoreError(f"store: cannot connect to {mask_url(database_url)}: {exc}") from None
+    assert pool is not None
+    return pool
+
+
+# One pool per process and event loop: asyncpg pools are bound to the loop that made them, and
+# Ray actors, Serve replicas and the CLI each run their own.
+_pools: dict[int, asyncpg.Pool] = {}
+_pool_locks: dict[int, asyncio.Lock] = {}
+
+
+async def get_pool() -> asyncpg.Pool:
+    """The process-wide pool for the running loop, created on first use from settings."""
+    from cluster.settings import get_settings
+
+    key = id(asyncio.get_running_loop())
+    pool = _pools.get(key)
+    if pool is not None:
+        return pool
+    lock = _pool_locks.setdefault(key, asyncio.Lock())
+    async with lock:
+        pool = _pools.get(key)
+        if pool is None:
+            settings = get_settings()
+            if not settings.database_url:
+                raise StoreError("store: NEWSRAY_DATABASE_URL is not set in this process (start with `newsray up`)")
+            pool = await create_pool(settings.database_url, settings.db_pool_min, settings.db_pool_max)
+            _pools[key] = pool
+    return pool
+
+
+async def close_pool() -> None:
+    pool = _pools.pop(id(asyncio.get_running_loop()), None)
+    if pool is not None:
+        await pool.close()

@@ -1,0 +1,170 @@
+"""One settings object, read from NEWSRAY_* environment variables and validated at start-up.
+
+Invalid settings fail early with a message that names the variable, so an operator never has
+to guess which of twenty values was wrong.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import secrets
+from collections import Counter
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "NEWSRAY_"
+SECRET_FILE_NAME = "secret_key"
+# Values people paste from tutorials; production refuses them even when long enough.
+PLACEHOLDER_SECRETS = frozenset(
+    {"changeme", "change-me", "secret", "password", "development", "dev", "test", "placeholder",
+     "insecure", "default", "your-secret-key", "please-change-me", "xxx"}
+)
+MIN_SECRET_LENGTH = 32
+MIN_SECRET_ENTROPY_BITS = 128
+
+
+class SettingsError(ValueError):
+    """Raised when the environment does not describe a valid configuration."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    data_dir: Path = Field(default=Path("./var"), description="Where embedded services keep data.")
+    database_url: str | None = Field(default=None, description="External PostgreSQL (with pgvector).")
+    redis_url: str | None = Field(default=None, description="External Redis.")
+    ray_address: str | None = Field(default=None, description="Join this Ray cluster instead of starting one.")
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8000, ge=1, le=65535)
+    dashboard_host: str = "127.0.0.1"
+    dashboard_port: int = Field(default=8265, ge=1, le=65535)
+    environment: Literal["development", "production"] = "development"
+    secret_key: SecretStr | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    # Crawling.
+    crawl_interval_s: float = Field(default=300.0, gt=0, description="Default refresh interval of a source.")
+    scheduler_tick_s: float = Field(default=30.0, gt=0, description="How often the scheduler looks for due sources.")
+    fetch_timeout_s: float = Field(default=10.0, gt=0)
+    user_agent: str = "newsray/0.1 (self-hosted news reader; +https://github.com/newsray/newsray)"
+    crawler_actors: int = Field(default=0, ge=0, description="0 = size the pool to the cluster.")
+    # Empty by default: the crawler refuses private and loopback addresses. Tests and the demo
+    # allow 127.0.0.0/8 explicitly, operators may allow their intranet.
+    crawl_allowed_networks: str = Field(default="", description="Comma-separated CIDRs the crawler may reach even if private.")
+    load_default_sources: bool = True
+
+    # Database pool per process; small because every Ray worker holds its own.
+    db_pool_min: int = Field(default=1, ge=0)
+    db_pool_max: int = Field(default=10, ge=1)
+
+    @field_validator("http_host", "dashboard_host")
+    @classmethod
+    def _host_not_empty(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value.strip()
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_scheme(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("postgres://", "postgresql://")):
+            raise ValueError("must start with postgresql://")
+        return value or None
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value or None
+
+    @field_validator("crawl_allowed_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        import ipaddress
+
+        for item in filter(None, (part.strip() for part in value.split(","))):
+            ipaddress.ip_network(item, strict=False)
+        return value
+
+    @property
+    def production(self) -> bool:
+        return self.environment == "production"
+
+    @property
+    def allowed_networks(self) -> tuple[str, ...]:
+        return tuple(filter(None, (part.strip() for part in self.crawl_allowed_networks.split(","))))
+
+    @property
+    def resolved_data_dir(self) -> Path:
+        return self.data_dir.expanduser().resolve()
+
+    def secret(self) -> str:
+        """The application secret; in development one is generated once and kept in the data dir."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        if self.production:  # load_settings() already refused this; keep the invariant local too
+            raise SettingsError(f"{ENV_PREFIX}SECRET_KEY: required in production")
+        return _development_secret(self.resolved_data_dir)
+
+
+def _development_secret(data_dir: Path) -> str:
+    path = data_dir / SECRET_FILE_NAME
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    # O_EXCL: when two processes race, one writes and both read the same value.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value)
+    return value
+
+
+def secret_problem(value: str) -> str | None:
+    """Why a secret is unfit for production, or None when it is fine."""
+    lowered = value.strip().lower()
+    if lowered in PLACEHOLDER_SECRETS or any(word in lowered for word in ("changeme", "change-me", "placeholder")):
+        return "is a placeholder"
+    if len(value) < MIN_SECRET_LENGTH:
+        return f"must be at least {MIN_SECRET_LENGTH} characters"
+    counts = Counter(value)
+    entropy_per_char = -sum(n / len(value) * math.log2(n / len(value)) for n in counts.values())
+    if entropy_per_char * len(value) < MIN_SECRET_ENTROPY_BITS or len(counts) < 10:
+        return "is too predictable (use e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+    return None
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read and validate settings; raise SettingsError naming the offending variable."""
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"]) or "?"
+            problems.append(f"{ENV_PREFIX}{field.upper()}: {error['msg']}")
+        raise SettingsError("invalid settings: " + "; ".join(problems)) from None
+    if settings.production:
+        if settings.secret_key is None:
+            raise SettingsError(f"{ENV_PREFIX}SECRET_KEY: required in production")
+        problem = secret_problem(settings.secret_key.get_secret_value())
+        if problem:
+            raise SettingsError(f"{ENV_PREFIX}SECRET_KEY: {problem}")
+    if settings.db_pool_min > settings.db_pool_max:
+        raise SettingsError(f"{ENV_PREFIX}DB_POOL_MIN: must not exceed {ENV_PREFIX}DB_POOL_MAX")
+    return settings
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Process-wide settings, read once."""
+    return load_settings()

@@ -1,0 +1,225 @@
+"""SQL for articles: the idempotent batch upsert and the newest-first keyset listing."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import asyncpg
+
+# Categories travel as one string per article: unnest() would flatten a text[][] parameter.
+_CATEGORY_SEPARATOR = "\x1f"
+
+
+class CursorError(ValueError):
+    """An opaque cursor that was not produced by list_articles."""
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleInput:
+    """One entry as the crawler hands it to the store."""
+
+    dedupe_key: str
+    title: str
+    guid: str | None = None
+    url: str | None = None
+    canonical_url: str | None = None
+    author: str | None = None
+    summary: str | None = None
+    content: str | None = None
+    published_at: datetime | None = None
+    language: str | None = None
+    categories: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def content_hash(self) -> str:
+        # What a reader sees; when it changes the stored article is updated, otherwise untouched.
+        parts = (self.title, self.url or "", self.author or "", self.summary or "", self.content or "",
+                 _CATEGORY_SEPARATOR.join(self.categories))
+        return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertResult:
+    inserted: list[uuid.UUID]
+    updated: list[uuid.UUID]
+    unchanged: int
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    id: uuid.UUID
+    source_id: int
+    source_title: str | None
+    guid: str | None
+    url: str | None
+    canonical_url: str | None
+    title: str
+    author: str | None
+    summary: str | None
+    content: str | None
+    published_at: datetime
+    fetched_at: datetime
+    updated_at: datetime
+    language: str | None
+    categories: list[str]
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> "Article":
+        return cls(**dict(row))
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleFilter:
+    source_id: int | None = None
+    language: str | None = None
+    query: str | None = None
+    since: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ArticlePage:
+    articles: list[Article]
+    next_cursor: str | None
+
+
+def _unique_by_key(items: list[ArticleInput]) -> list[ArticleInput]:
+    # A feed listing the same guid twice would make ON CONFLICT touch one row twice (an error);
+    # the later entry wins, as it would on a second crawl.
+    by_key: dict[str, ArticleInput] = {}
+    for item in items:
+        by_key.pop(item.dedupe_key, None)
+        by_key[item.dedupe_key] = item
+    return list(by_key.values())
+
+
+async def upsert_articles(
+    conn: asyncpg.Pool | asyncpg.Connection, source_id: int, items: list[ArticleInput], now: datetime | None = None
+) -> UpsertResult:
+    """Insert new entries and update changed ones in a single round trip.
+
+    Idempotent: the unique (source_id, dedupe_key) makes a re-crawl a no-op for unchanged
+    entries. published_at is set once, so keyset pagination never sees an article move.
+    """
+    items = _unique_by_key(items)
+    if not items:
+        return UpsertResult([], [], 0)
+    now = now or datetime.now(timezone.utc)
+    rows = await conn.fetch(
+        """
+        INSERT INTO articles AS a (source_id, dedupe_key, guid, url, canonical_url, title, author, summary,
+                                   content, published_at, language, categories, content_hash)
+        SELECT $1, t.dedupe_key, t.guid, t.url, t.canonical_url, t.title, t.author, t.summary, t.content,
+               coalesce(t.published_at, $13), t.language,
+               coalesce(string_to_array(nullif(t.categories, ''), E'\\x1f'), '{}'), t.content_hash
+        FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+                    $9::text[], $10::timestamptz[], $11::text[], $12::text[], $14::text[])
+             AS t(dedupe_key, guid, url, canonical_url, title, author, summary, content, published_at,
+                  language, categories, content_hash)
+        ON CONFLICT (source_id, dedupe_key) DO UPDATE SET
+            guid = EXCLUDED.guid, url = EXCLUDED.url, canonical_url = EXCLUDED.canonical_url,
+            title = EXCLUDED.title, author = EXCLUDED.author, summary = EXCLUDED.summary,
+            content = EXCLUDED.content, language = coalesce(EXCLUDED.language, a.language),
+            categories = EXCLUDED.categories, content_hash = EXCLUDED.content_hash, updated_at = now()
+        WHERE a.content_hash IS DISTINCT FROM EXCLUDED.content_hash
+        RETURNING a.id, (a.xmax = 0) AS inserted
+        """,
+        source_id,
+        [i.dedupe_key for i in items], [i.guid for i in items], [i.url for i in items],
+        [i.canonical_url for i in items], [i.title for i in items], [i.author for i in items],
+        [i.summary for i in items], [i.content for i in items], [i.published_at for i in items],
+        [i.language for i in items], [_CATEGORY_SEPARATOR.join(i.categories) for i in items],
+        now, [i.content_hash for i in items],
+    )
+    inserted = [row["id"] for row in rows if row["inserted"]]
+    updated = [row["id"] for row in rows if not row["inserted"]]
+    return UpsertResult(inserted, updated, len(items) - len(rows))
+
+
+_ARTICLE_COLUMNS = """
+    a.id, a.source_id, s.title AS source_title, a.guid, a.url, a.canonical_url, a.title, a.author,
+    a.summary, a.content, a.published_at, a.fetched_at, a.updated_at, a.language, a.categories
+"""
+
+
+async def get_article(conn: asyncpg.Pool | asyncpg.Connection, article_id: uuid.UUID) -> Article | None:
+    row = await conn.fetchrow(
+        f"SELECT {_ARTICLE_COLUMNS} FROM articles a JOIN sources s ON s.id = a.source_id WHERE a.id = $1",
+        article_id,
+    )
+    return Article.from_row(row) if row else None
+
+
+def encode_cursor(published_at: datetime, article_id: uuid.UUID) -> str:
+    raw = json.dumps([published_at.isoformat(), str(article_id)], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        published, article_id = json.loads(raw)
+        when = datetime.fromisoformat(published)
+        if when.tzinfo is None:
+            raise ValueError("naive timestamp")
+        return when, uuid.UUID(article_id)
+    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
+        raise CursorError("invalid cursor") from None
+
+
+async def list_articles(
+    conn: asyncpg.Pool | asyncpg.Connection,
+    filters: ArticleFilter = ArticleFilter(),
+    limit: int = 20,
+    cursor: str | None = None,
+    with_content: bool = False,
+) -> ArticlePage:
+    """Newest first, keyset-paginated on (published_at, id): pages stay correct while new
+    articles arrive, and every page costs an index range scan however deep it is."""
+    conditions: list[str] = []
+    params: list[object] = []
+
+    def param(value: object) -> str:
+        params.append(value)
+        return f"${len(params)}"
+
+    # Only the filters present go into the SQL, so the planner can use the listing indexes.
+    if filters.source_id is not None:
+        conditions.append(f"a.source_id = {param(filters.source_id)}")
+    if filters.language is not None:
+        conditions.append(f"a.language = {param(filters.language)}")
+    if filters.query:
+        conditions.append(f"a.search @@ websearch_to_tsquery('simple', {param(filters.query)})")
+    if filters.since is not None:
+        conditions.append(f"a.published_at >= {param(filters.since)}")
+    if cursor is not None:
+        published_at, article_id = decode_cursor(cursor)
+        conditions.append(f"(a.published_at, a.id) < ({param(published_at)}, {param(article_id)})")
+    where = ("WHERE " + " AND ".join(conditions)) if conditions else ""
+    columns = _ARTICLE_COLUMNS if with_content else _ARTICLE_COLUMNS.replace("a.content,", "NULL::text AS content,")
+    rows = await conn.fetch(
+        f"""
+        SELECT {columns} FROM articles a JOIN sources s ON s.id = a.source_id
+        {where}
+        ORDER BY a.published_at DESC, a.id DESC
+        LIMIT {param(limit + 1)}
+        """,
+        *params,
+    )
+    articles = [Article.from_row(row) for row in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        last = articles[-1]
+        next_cursor = encode_cursor(last.published_at, last.id)
+    return ArticlePage(articles, next_cursor)
+
+
+async def count_articles(conn: asyncpg.Pool | asyncpg.Connection, source_id: int | None = None) -> int:
+    if source_id is None:
+        return int(await conn.fetchval("SELECT count(*) FROM articles"))
+    return int(await conn.fetchval("SELECT count(*) FROM articles WHERE source_id = $1", source_id))

@@ -1,0 +1,211 @@
+"""SQL for sources: adding, listing, claiming due ones and recording each fetch's outcome."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+import asyncpg
+
+SourceKind = Literal["feed", "site"]
+# A claimed source is pushed this far ahead so a second scheduler (or a retry after a crash)
+# does not pick it again while it is being crawled; the outcome then sets the real next time.
+CLAIM_LEASE_S = 600
+MAX_ERROR_TEXT = 2000
+
+_COLUMNS = """
+    id, url, kind, title, site_url, language, category, etag, last_modified, enabled, interval_s,
+    next_fetch_at, last_fetched_at, last_success_at, last_status, consecutive_errors, error_count,
+    last_error, last_error_at, articles_added, created_at
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    id: int
+    url: str
+    kind: SourceKind
+    title: str | None
+    site_url: str | None
+    language: str | None
+    category: str | None
+    etag: str | None
+    last_modified: str | None
+    enabled: bool
+    interval_s: int
+    next_fetch_at: datetime
+    last_fetched_at: datetime | None
+    last_success_at: datetime | None
+    last_status: int | None
+    consecutive_errors: int
+    error_count: int
+    last_error: str | None
+    last_error_at: datetime | None
+    articles_added: int
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> "Source":
+        return cls(**dict(row))
+
+
+@dataclass(frozen=True, slots=True)
+class NewSource:
+    url: str
+    kind: SourceKind = "feed"
+    title: str | None = None
+    site_url: str | None = None
+    language: str | None = None
+    category: str | None = None
+
+
+async def add_source(conn: asyncpg.Pool | asyncpg.Connection, source: NewSource, interval_s: int = 300) -> tuple[Source, bool]:
+    """Insert a source; return it and whether it was new (an existing URL is left as it was)."""
+    row = await conn.fetchrow(
+        f"""
+        INSERT INTO sources (url, kind, title, site_url, language, category, interval_s)
+        VALUES ($1, $2, $3, $4, $5, $6, $7)
+        ON CONFLICT (url) DO NOTHING
+        RETURNING {_COLUMNS}
+        """,
+        source.url, source.kind, source.title, source.site_url, source.language, source.category, interval_s,
+    )
+    if row is not None:
+        return Source.from_row(row), True
+    existing = await conn.fetchrow(f"SELECT {_COLUMNS} FROM sources WHERE url = $1", source.url)
+    assert existing is not None
+    return Source.from_row(existing), False
+
+
+async def add_sources(conn: asyncpg.Pool | asyncpg.Connection, sources: list[NewSource], interval_s: int = 300) -> int:
+    """Insert many sources in one round trip; return how many were new."""
+    if not sources:
+        return 0
+    rows = await conn.fetch(
+        """
+        INSERT INTO sources (url, kind, title, site_url, language, category, interval_s)
+        SELECT * , $7::integer FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+        ON CONFLICT (url) DO NOTHING
+        RETURNING id
+        """,
+        [s.url for s in sources], [s.kind for s in sources], [s.title for s in sources],
+        [s.site_url for s in sources], [s.language for s in sources], [s.category for s in sources], interval_s,
+    )
+    return len(rows)
+
+
+async def get_source(conn: asyncpg.Pool | asyncpg.Connection, source_id: int) -> Source | None:
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM sources WHERE id = $1", source_id)
+    return Source.from_row(row) if row else None
+
+
+async def list_sources(conn: asyncpg.Pool | asyncpg.Connection, limit: int = 1000, offset: int = 0) -> list[Source]:
+    rows = await conn.fetch(f"SELECT {_COLUMNS} FROM sources ORDER BY id LIMIT $1 OFFSET $2", limit, offset)
+    return [Source.from_row(row) for row in rows]
+
+
+async def count_sources(conn: asyncpg.Pool | asyncpg.Connection) -> int:
+    return int(await conn.fetchval("SELECT count(*) FROM sources"))
+
+
+async def claim_due_sources(conn: asyncpg.Pool | asyncpg.Connection, limit: int, force: bool = False) -> list[Source]:
+    """Atomically take up to `limit` enabled sources that are due (all enabled ones if forced).
+
+    SKIP LOCKED plus the lease on next_fetch_at means concurrent claimers never get the same
+    source twice.
+    """
+    rows = await conn.fetch(
+        f"""
+        UPDATE sources SET next_fetch_at = now() + make_interval(secs => $2)
+        WHERE id IN (
+            SELECT id FROM sources
+            WHERE enabled AND ($3 OR next_fetch_at <= now())
+            ORDER BY next_fetch_at
+            LIMIT $1
+            FOR UPDATE SKIP LOCKED
+        )
+        RETURNING {_COLUMNS}
+        """,
+        limit, float(CLAIM_LEASE_S), force,
+    )
+    return [Source.from_row(row) for row in rows]
+
+
+async def record_success(
+    conn: asyncpg.Pool | asyncpg.Connection,
+    source_id: int,
+    *,
+    status: int,
+    next_fetch_in_s: float,
+    etag: str | None = None,
+    last_modified: str | None = None,
+    title: str | None = None,
+    site_url: str | None = None,
+    language: str | None = None,
+    articles_added: int = 0,
+) -> None:
+    """A fetch worked (a 304 counts): clear the error streak and schedule the next one."""
+    await conn.execute(
+        """
+        UPDATE sources SET
+            last_status = $2, etag = coalesce($3, etag), last_modified = coalesce($4, last_modified),
+            title = coalesce(title, $5), site_url = coalesce(site_url, $6), language = coalesce(language, $7),
+            articles_added = articles_added + $8, consecutive_errors = 0,
+            last_fetched_at = now(), last_success_at = now(),
+            next_fetch_at = now() + make_interval(secs => $9), updated_at = now()
+        WHERE id = $1
+        """,
+        source_id, status, etag, last_modified, title, site_url, language, articles_added, next_fetch_in_s,
+    )
+
+
+async def record_failure(
+    conn: asyncpg.Pool | asyncpg.Connection,
+    source_id: int,
+    *,
+    error: str,
+    status: int | None,
+    next_fetch_in_s: float,
+    disable_after: int | None = None,
+) -> Source | None:
+    """A fetch failed: keep the error where an operator sees it, back off, maybe disable."""
+    row = await conn.fetchrow(
+        f"""
+        UPDATE sources SET
+            last_status = $3, last_error = $2, last_error_at = now(), last_fetched_at = now(),
+            consecutive_errors = consecutive_errors + 1, error_count = error_count + 1,
+            enabled = enabled AND ($5::integer IS NULL OR consecutive_errors + 1 < $5),
+            next_fetch_at = now() + make_interval(secs => $4), updated_at = now()
+        WHERE id = $1
+        RETURNING {_COLUMNS}
+        """,
+        source_id, error[:MAX_ERROR_TEXT], status, next_fetch_in_s, disable_after,
+    )
+    return Source.from_row(row) if row else None
+
+
+async def set_enabled(conn: asyncpg.Pool | asyncpg.Connection, source_id: int, enabled: bool) -> bool:
+    """Enable or disable a source; enabling clears its error streak and makes it due now."""
+    result = await conn.execute(
+        """
+        UPDATE sources SET enabled = $2,
+            consecutive_errors = CASE WHEN $2 THEN 0 ELSE consecutive_errors END,
+            next_fetch_at = CASE WHEN $2 THEN now() ELSE next_fetch_at END, updated_at = now()
+        WHERE id = $1
+        """,
+        source_id, enabled,
+    )
+    return result.endswith(" 1")
+
+
+async def source_summary(conn: asyncpg.Pool | asyncpg.Connection) -> dict[str, Any]:
+    row = await conn.fetchrow(
+        """
+        SELECT count(*) AS total, count(*) FILTER (WHERE enabled) AS enabled,
+               count(*) FILTER (WHERE consecutive_errors > 0) AS failing,
+               count(*) FILTER (WHERE enabled AND next_fetch_at <= now()) AS due
+        FROM sources
+        """
+    )
+    return dict(row) if row else {}

@@ -1,0 +1,129 @@
+"""crawl_source against the real database and real HTTP servers on 127.0.0.1 (no Ray)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+import httpx
+import pytest
+import pytest_asyncio
+
+from actors.crawl import DISABLE_AFTER_ERRORS, backoff_s, crawl_source
+from actors.fetch import FetchPolicy, make_client
+from cluster.samplefeeds import SampleFeedServer, start_sample_server
+from cluster.store import articles as article_store
+from cluster.store import sources as source_store
+from cluster.store.sources import NewSource, Source
+
+POLICY = FetchPolicy(timeout_s=5, allowed_networks=("127.0.0.0/8",), max_retries=0)
+
+RSS = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>T</title><link>http://127.0.0.1/</link>
+<item><guid>a</guid><title>First</title><link>http://127.0.0.1/a</link><description>one</description></item>
+<item><guid>b</guid><title>Second</title><link>http://127.0.0.1/b</link><description>two</description></item>
+</channel></rss>"""
+
+
+@pytest.fixture(scope="module")
+def sample_server() -> Iterator[SampleFeedServer]:
+    with start_sample_server() as server:
+        yield server
+
+
+@pytest_asyncio.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    async with make_client(POLICY) as client:
+        yield client
+
+
+async def add(db: asyncpg.Pool, url: str) -> Source:
+    source, _ = await source_store.add_source(db, NewSource(url=url))
+    return source
+
+
+async def test_sample_feeds_are_stored_once_however_often_crawled(
+    db: asyncpg.Pool, client: httpx.AsyncClient, sample_server: SampleFeedServer
+) -> None:
+    sources = [await add(db, url) for url in sample_server.feed_urls]
+    first = [await crawl_source(client, db, s, POLICY) for s in sources]
+    assert all(o.ok for o in first), [o.error for o in first if not o.ok]
+    total = sum(o.inserted for o in first)
+    assert total >= 120
+    assert await article_store.count_articles(db) == total
+    for _ in range(2):
+        # Fresh rows from the store: their ETags make the server answer 304.
+        again = [await crawl_source(client, db, await source_store.get_source(db, s.id), POLICY) for s in sources]
+        assert all(o.ok and o.not_modified for o in again)
+    # Without ETags the feeds are parsed again and every entry is found unchanged.
+    for s in sources:
+        refetched = await crawl_source(client, db, s, POLICY)
+        assert refetched.ok and refetched.inserted == 0 and refetched.updated == 0 and refetched.unchanged > 0
+    assert await article_store.count_articles(db) == total
+    healthy = await source_store.get_source(db, sources[0].id)
+    assert healthy is not None and healthy.last_status in (200, 304) and healthy.consecutive_errors == 0
+    assert healthy.articles_added == first[0].inserted and healthy.title
+
+
+async def test_changed_entry_is_updated_not_duplicated(db: asyncpg.Pool, client: httpx.AsyncClient, server) -> None:
+    url = server.reply("/feed.xml", RSS, headers={"Content-Type": "application/rss+xml"})
+    source = await add(db, url)
+    assert (await crawl_source(client, db, source, POLICY)).inserted == 2
+    server.reply("/feed.xml", RSS.replace(b"<title>First</title>", b"<title>First, corrected</title>"),
+                 headers={"Content-Type": "application/rss+xml"})
+    outcome = await crawl_source(client, db, source, POLICY)
+    assert (outcome.inserted, outcome.updated, outcome.unchanged) == (0, 1, 1)
+    page = await article_store.list_articles(db, article_store.ArticleFilter(source_id=source.id))
+    assert sorted(a.title for a in page.articles) == ["First, corrected", "Second"]
+
+
+@pytest.mark.parametrize(
+    ("route", "kind"),
+    [
+        ("missing", "http_status"),
+        ("malformed", "parse"),
+        ("html", "parse"),
+        ("refused", "connect"),
+    ],
+)
+async def test_bad_source_is_recorded_and_others_still_crawl(
+    db: asyncpg.Pool, client: httpx.AsyncClient, server, closed_port: int, route: str, kind: str
+) -> None:
+    good = await add(db, server.reply("/good.xml", RSS, headers={"Content-Type": "application/rss+xml"}))
+    bad_urls = {
+        "missing": server.url("/gone.xml"),  # the test server answers 404
+        "malformed": server.reply("/bad.xml", b"<rss><channel><title>x</title><item><title>oops",
+                                  headers={"Content-Type": "application/rss+xml"}),
+        "html": server.reply("/page.html", b"<!doctype html><html><body><p>Hello</p></body></html>",
+                             headers={"Content-Type": "text/html"}),
+        "refused": f"http://127.0.0.1:{closed_port}/feed.xml",
+    }
+    bad = await add(db, bad_urls[route])
+    bad_outcome = await crawl_source(client, db, bad, POLICY)
+    good_outcome = await crawl_source(client, db, good, POLICY)
+    assert not bad_outcome.ok and bad_outcome.error_kind == kind
+    assert good_outcome.ok and good_outcome.inserted == 2
+    row = await source_store.get_source(db, bad.id)
+    assert row is not None
+    assert row.consecutive_errors == 1 and row.error_count == 1 and row.enabled
+    assert row.last_error and row.last_error.startswith(("fetch: ", "parse: ")) and row.last_error_at is not None
+    if route == "missing":
+        assert row.last_status == 404
+
+
+async def test_source_is_disabled_after_repeated_failures(db: asyncpg.Pool, client: httpx.AsyncClient, server) -> None:
+    source = await add(db, server.url("/nothing.xml"))
+    for _ in range(DISABLE_AFTER_ERRORS):
+        current = await source_store.get_source(db, source.id)
+        assert current is not None and current.enabled
+        await crawl_source(client, db, current, POLICY)
+    final = await source_store.get_source(db, source.id)
+    assert final is not None and not final.enabled and final.consecutive_errors == DISABLE_AFTER_ERRORS
+    assert await source_store.set_enabled(db, source.id, True)
+    revived = await source_store.get_source(db, source.id)
+    assert revived is not None and revived.enabled and revived.consecutive_errors == 0
+
+
+def test_backoff_doubles_and_is_capped() -> None:
+    assert backoff_s(300, 0) == 300
+    assert backoff_s(300, 3) == 2400
+    assert backoff_s(300, 40) == 24 * 3600
