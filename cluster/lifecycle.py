@@ -15,12 +15,11 @@ from typing import Any
 from cluster import components
 from cluster.db import create_pool, migrate
 from cluster.opml import default_sources
-from cluster.ray_cluster import RayPorts, connect, is_head_running, ray_temp_dir, start_head, stop_head
+from cluster.ray_cluster import RayPorts, connect, head_address, is_head_running, ray_temp_dir, start_head, stop_head
 from cluster.services import EmbeddedPostgres, EmbeddedRedis, ServiceUrls, check_services, start_services, stop_services
 from cluster.settings import Settings
 from cluster.store import sources as source_store
 
-DEMO_PORT = 8787
 DEMO_NETWORKS = "127.0.0.0/8"
 
 
@@ -45,7 +44,8 @@ def cluster_env(settings: Settings, urls: ServiceUrls, extra: dict[str, str] | N
 
 
 def ray_ports(settings: Settings) -> RayPorts:
-    return RayPorts(dashboard=settings.dashboard_port)
+    return RayPorts(gcs=settings.ray_port, dashboard=settings.dashboard_port,
+                    haproxy_stats=settings.haproxy_stats_port)
 
 
 async def prepare_database(database_url: str, load_defaults: bool, extra_sources: list[source_store.NewSource]) -> tuple[list[int], int]:
@@ -72,7 +72,7 @@ def up(settings: Settings, *, demo: bool = False, log: Any = print) -> UpReport:
     extra_env: dict[str, str] = {}
     demo_sources: list[source_store.NewSource] = []
     if demo:
-        base = start_demo_server(data_dir)
+        base = start_demo_server(data_dir, settings.demo_port)
         demo_sources = demo_feed_sources(base)
         # The sample server is on loopback, which the crawler refuses unless told otherwise.
         extra_env["NEWSRAY_CRAWL_ALLOWED_NETWORKS"] = ",".join(
@@ -165,7 +165,7 @@ def _scheduler_status(settings: Settings) -> dict[str, Any]:
     import ray
 
     try:
-        connect(settings.ray_address or f"127.0.0.1:{RayPorts().gcs}")
+        connect(settings.ray_address or head_address(ray_ports(settings)))
         scheduler = ray.get_actor(components.SCHEDULER_NAME, namespace="newsray")
         info = ray.get(scheduler.info.remote(), timeout=10)
         return {"ok": bool(info["loop_running"]), "detail": f"{info['crawlers']} crawlers, tick {info['tick_s']} s"}
@@ -189,7 +189,7 @@ def _demo_pid(data_dir: Path) -> int | None:
         return None
 
 
-def start_demo_server(data_dir: Path, port: int = DEMO_PORT) -> str:
+def start_demo_server(data_dir: Path, port: int) -> str:
     base = f"http://127.0.0.1:{port}"
     if _demo_pid(data_dir) is None:
         log_file = open(data_dir / "samplefeeds.log", "ab")  # noqa: SIM115 - handed to the daemon

@@ -43,6 +43,11 @@ class Settings(BaseSettings):
     http_port: int = Field(default=8000, ge=1, le=65535)
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = Field(default=8265, ge=1, le=65535)
+    ray_port: int = Field(default=6380, ge=1024, le=65535, description="GCS port of the local Ray head.")
+    # HAProxy's stats page binds every interface in Ray 2.60 (its template hard-codes `*`);
+    # the port is configurable so it can be firewalled or moved out of the way.
+    haproxy_stats_port: int = Field(default=8404, ge=1, le=65535)
+    demo_port: int = Field(default=8787, ge=1, le=65535, description="Port of the bundled sample feed server.")
     environment: Literal["development", "production"] = "development"
     secret_key: SecretStr | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
