@@ -18,6 +18,15 @@ import httpx
 
 from actors.fetch import FetchError, FetchPolicy, fetch
 from actors.parse import Entry, ParseError, parse_feed
+from actors.schedule_policy import (
+    MAX_INTERVAL_S,
+    MIN_INTERVAL_S,
+    PublisherHints,
+    backoff_interval_s,
+    cache_max_age_s,
+    learned_interval_s,
+    next_interval_s,
+)
 from cluster import keys
 from cluster.settings import Settings
 from cluster.store import articles as article_store
@@ -26,7 +35,6 @@ from cluster.store.sources import Source
 
 log = logging.getLogger(__name__)
 
-MAX_BACKOFF_S = 24 * 3600
 # After this many failures in a row a source stops being crawled until an operator enables it.
 DISABLE_AFTER_ERRORS = 10
 
@@ -43,6 +51,8 @@ class CrawlOutcome:
     error: str | None = None
     error_kind: str | None = None
     elapsed_s: float = 0.0
+    bytes: int = 0
+    parse_s: float = 0.0
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -72,48 +82,68 @@ def to_article_input(entry: Entry) -> article_store.ArticleInput:
     )
 
 
-def backoff_s(interval_s: float, consecutive_errors: int) -> float:
-    """Wait after the n-th failure in a row: the interval, doubled per failure, capped at a day."""
-    return float(min(MAX_BACKOFF_S, interval_s * (2 ** min(consecutive_errors, 16))))
-
-
 async def crawl_source(
     client: httpx.AsyncClient,
     pool: asyncpg.Pool,
     source: Source,
     policy: FetchPolicy,
     redis: object | None = None,
+    default_interval_s: float | None = None,
 ) -> CrawlOutcome:
-    """Crawl one source and record what happened on its row; never raises for the source's faults."""
+    """Crawl one source and record what happened on its row; never raises for the source's faults.
+
+    Database errors do raise: the source's claim lease then brings it back in a later round,
+    so a restarted database delays the crawl and loses nothing.
+    """
     started = time.monotonic()
+    default_s = float(default_interval_s or source.interval_s)
     try:
         result = await fetch(client, source.url, policy, etag=source.etag, last_modified=source.last_modified)
+        hints = PublisherHints(cache_max_age_s=cache_max_age_s(result.headers.get("cache-control")))
+        if result.permanent_redirect_to:
+            await source_store.move_source(pool, source.id, result.permanent_redirect_to)
         if result.not_modified:
-            await source_store.record_success(pool, source.id, status=result.status, next_fetch_in_s=source.interval_s)
-            return CrawlOutcome(source.id, True, result.status, not_modified=True, elapsed_s=time.monotonic() - started)
+            next_s = next_interval_s(default_s=source.interval_s, hints=hints)
+            await source_store.record_success(pool, source.id, status=result.status, next_fetch_in_s=next_s)
+            return CrawlOutcome(source.id, True, result.status, not_modified=True, elapsed_s=time.monotonic() - started,
+                                bytes=0)
+        parse_started = time.monotonic()
         feed = parse_feed(result.body, result.url, result.content_type, result.headers)
+        parse_s = time.monotonic() - parse_started
         items = [to_article_input(entry) for entry in feed.entries]
         stored = await article_store.upsert_articles(pool, source.id, items, now=datetime.now(timezone.utc))
+        hints = PublisherHints(ttl_minutes=feed.ttl_minutes, update_period_minutes=feed.update_period_minutes,
+                               cache_max_age_s=hints.cache_max_age_s)
+        learned = learned_interval_s([e.published_at for e in feed.entries if e.published_at], default_s)
+        next_s = next_interval_s(default_s=default_s, entry_dates=[e.published_at for e in feed.entries
+                                                                   if e.published_at], hints=hints)
         await source_store.record_success(
-            pool, source.id, status=result.status, next_fetch_in_s=source.interval_s,
+            pool, source.id, status=result.status, next_fetch_in_s=next_s,
             etag=result.etag, last_modified=result.last_modified, title=feed.title, site_url=feed.site_url,
             language=feed.language, articles_added=len(stored.inserted),
+            interval_s=min(max(learned, MIN_INTERVAL_S), MAX_INTERVAL_S),
         )
     except (FetchError, ParseError) as exc:
         status = exc.status if isinstance(exc, FetchError) else None
         kind = exc.kind if isinstance(exc, FetchError) else "parse"
-        await source_store.record_failure(
+        retry_after = exc.retry_after_s if isinstance(exc, FetchError) else None
+        updated = await source_store.record_failure(
             pool, source.id, error=str(exc), status=status,
-            next_fetch_in_s=backoff_s(source.interval_s, source.consecutive_errors),
+            next_fetch_in_s=backoff_interval_s(default_s=source.interval_s,
+                                               consecutive_errors=source.consecutive_errors,
+                                               retry_after_s=retry_after),
             disable_after=DISABLE_AFTER_ERRORS,
         )
+        if status == 410 and updated is not None and updated.enabled:
+            # Gone is the publisher saying so: stop at once instead of backing off ten times.
+            await source_store.disable_source(pool, source.id, f"{exc} (disabled: 410 Gone)")
         return CrawlOutcome(source.id, False, status, error=str(exc), error_kind=kind,
                             elapsed_s=time.monotonic() - started)
     if stored.inserted and redis is not None:
         await _announce(redis, source.id, stored.inserted)
     return CrawlOutcome(
         source.id, True, result.status, inserted=len(stored.inserted), updated=len(stored.updated),
-        unchanged=stored.unchanged, elapsed_s=time.monotonic() - started,
+        unchanged=stored.unchanged, elapsed_s=time.monotonic() - started, bytes=len(result.body), parse_s=parse_s,
     )
 
 

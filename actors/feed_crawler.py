@@ -9,6 +9,7 @@ import ray
 
 from actors.crawl import CrawlOutcome, crawl_source, fetch_policy
 from actors.fetch import make_client
+from actors.metrics import record_outcome
 from cluster.store.sources import Source
 
 log = logging.getLogger(__name__)
@@ -41,8 +42,14 @@ class FeedCrawler:
                 redis = get_redis()
             except RuntimeError:
                 redis = None
-            outcome: CrawlOutcome = await crawl_source(self._client, pool, source, self._policy, redis)
-        return outcome.as_dict()
+            outcome: CrawlOutcome = await crawl_source(self._client, pool, source, self._policy, redis,
+                                                       default_interval_s=self._settings.crawl_interval_s)
+        result = outcome.as_dict()
+        try:
+            record_outcome(result)
+        except Exception:  # noqa: BLE001 - metrics must never break crawling
+            log.debug("crawl: metrics unavailable", exc_info=True)
+        return result
 
     async def ping(self) -> bool:
         return True

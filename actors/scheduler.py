@@ -12,6 +12,7 @@ import itertools
 import logging
 import time
 import uuid
+from urllib.parse import urlsplit
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -63,10 +64,13 @@ def default_pool_size() -> int:
 
 @ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)
 class CrawlScheduler:
-    def __init__(self, pool_size: int = 0, tick_s: float | None = None) -> None:
+    def __init__(self, pool_size: int = 0, tick_s: float | None = None, host_concurrency: int | None = None,
+                 host_delay_s: float | None = None) -> None:
         from cluster.settings import get_settings
 
         settings = get_settings()
+        self._host_concurrency = host_concurrency or settings.host_concurrency
+        self._host_delay_s = settings.host_delay_s if host_delay_s is None else host_delay_s
         self._pool_size = pool_size or settings.crawler_actors or default_pool_size()
         self._tick_s = tick_s if tick_s is not None else settings.scheduler_tick_s
         self._crawlers: list[Any] = []
@@ -149,20 +153,54 @@ class CrawlScheduler:
         async with self._round_lock:
             try:
                 pool = await get_pool()
-                pending: list[asyncio.Task[None]] = []
+                lanes: dict[str, asyncio.Queue[tuple[Source, float]]] = {}
+                workers: list[asyncio.Task[None]] = []
                 while True:
                     batch = await claim_due_sources(pool, CLAIM_BATCH, force=status.force and status.total == 0)
                     if not batch:
                         break
                     status.total += len(batch)
-                    pending.extend(asyncio.ensure_future(self._dispatch(source, status)) for source in batch)
+                    for source in batch:
+                        host = host_of(source.url)
+                        if host not in lanes:
+                            # A few workers per host, each fetching one source at a time: the
+                            # per-host concurrency limit holds across the cluster, because this
+                            # actor is the only one that dispatches.
+                            lanes[host] = asyncio.Queue()
+                            workers.extend(asyncio.ensure_future(self._lane(lanes[host], status))
+                                           for _ in range(self._host_concurrency))
+                        lanes[host].put_nowait((source, time.monotonic()))
+                    self._queue_depth(status)
                     if status.force:
                         break  # a forced claim takes every enabled source at once
-                if pending:
-                    await asyncio.gather(*pending)
+                for queue in lanes.values():
+                    for _ in range(self._host_concurrency):
+                        queue.put_nowait(None)  # type: ignore[arg-type]  # end of the lane
+                if workers:
+                    await asyncio.gather(*workers)
             finally:
                 status.finished = True
                 status.finished_at = time.time()
+                self._queue_depth(status)
+
+    async def _lane(self, queue: "asyncio.Queue[tuple[Source, float] | None]", status: RoundStatus) -> None:
+        first = True
+        while (item := await queue.get()) is not None:
+            source, queued_at = item
+            if not first and self._host_delay_s > 0:
+                await asyncio.sleep(self._host_delay_s)  # politeness: a pause between requests to one host
+            first = False
+            _observe_host_wait(time.monotonic() - queued_at)
+            await self._dispatch(source, status)
+            self._queue_depth(status)
+
+    def _queue_depth(self, status: RoundStatus) -> None:
+        try:
+            from actors.metrics import crawl_metrics
+
+            crawl_metrics()["queue"].set(0 if status.finished else status.total - status.done)
+        except Exception:  # noqa: BLE001 - metrics must never break crawling
+            pass
 
     async def _dispatch(self, source: Source, status: RoundStatus) -> None:
         last_error = ""
@@ -183,6 +221,19 @@ class CrawlScheduler:
                 log.warning("scheduler: source %s failed: %s", source.id, last_error.splitlines()[0])
                 break
         status.record({"ok": False, "error_kind": "dispatch", "error": last_error})
+
+
+def host_of(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower()
+
+
+def _observe_host_wait(seconds: float) -> None:
+    try:
+        from actors.metrics import crawl_metrics
+
+        crawl_metrics()["host_wait_s"].observe(seconds)
+    except Exception:  # noqa: BLE001 - metrics must never break crawling
+        pass
 
 
 def get_or_create_scheduler(pool_size: int = 0, tick_s: float | None = None) -> Any:

@@ -83,12 +83,19 @@ async def migrate(database_url: str, migrations: list[Migration] | None = None) 
                             "add a new migration instead of editing an old one"
                         )
                     continue
-                async with conn.transaction():
-                    await conn.execute(migration.sql)
-                    await conn.execute(
-                        "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
-                        migration.version, migration.name, migration.checksum,
-                    )
+                try:
+                    async with conn.transaction():
+                        await conn.execute(migration.sql)
+                        await conn.execute(
+                            "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                            migration.version, migration.name, migration.checksum,
+                        )
+                except asyncpg.PostgresError as exc:
+                    # Rolled back; the ones before it stay applied. Name the file an operator must fix.
+                    raise StoreError(
+                        f"store: migration {migration.version:04d}_{migration.name} failed and was rolled back: "
+                        f"{type(exc).__name__}: {exc}"
+                    ) from exc
                 applied.append(migration.version)
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)

@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import importlib.util
 import os
+import re
 import signal
 import subprocess
 import tempfile
@@ -35,11 +36,18 @@ class ServiceError(RuntimeError):
 def mask_url(url: str) -> str:
     """The URL with its password replaced by ***, safe for logs and error messages."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+    masked = parts
+    if parts.password is not None:
+        netloc = parts.netloc.rsplit("@", 1)[1]
+        masked = masked._replace(netloc=f"{parts.username or ''}:***@{netloc}")
+    # libpq and asyncpg also take the password as a query parameter (`?password=...`).
+    query = _PASSWORD_PARAM.sub(r"\1***", parts.query)
+    if query != parts.query:
+        masked = masked._replace(query=query)
+    return url if masked is parts else urlunsplit(masked)
+
+
+_PASSWORD_PARAM = re.compile(r"((?:^|&)password=)[^&]*", re.IGNORECASE)
 
 
 def _socket_dir(data_dir: Path, name: str) -> Path:
@@ -217,11 +225,9 @@ class EmbeddedRedis:
             pid = int(self.pid_file.read_text().strip())
         except (OSError, ValueError):
             return None
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        return pid
+        # After a crash or a reboot the pid file is stale and its pid may be another program's:
+        # never report (or later SIGTERM) a process that is not a redis-server.
+        return pid if _process_alive(pid) and _runs(pid, b"redis-server") else None
 
     def is_running(self) -> bool:
         return self._pid() is not None and self.socket_path.exists()
@@ -268,12 +274,35 @@ class EmbeddedRedis:
         os.kill(pid, signal.SIGTERM)  # redis saves and exits on SIGTERM
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
+            if not _process_alive(pid):
                 return
             time.sleep(0.05)
         os.kill(pid, signal.SIGKILL)
+
+
+def _runs(pid: int, program: bytes) -> bool:
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:  # no procfs (macOS): trust the pid file
+        return True
+    return program in command
+
+
+def _process_alive(pid: int) -> bool:
+    """True while `pid` runs. The daemonized server is nobody's child, so once it exits it can stay
+    a zombie until an init reaps it (never, in a container whose PID 1 does not reap): a zombie
+    has exited and counts as gone."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # no procfs (macOS): trust kill()
+        return True
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
 # --------------------------------------------------------------------------- resolution

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import secrets
+import tempfile
 from collections import Counter
 from functools import lru_cache
 from pathlib import Path
@@ -62,6 +63,9 @@ class Settings(BaseSettings):
     # allow 127.0.0.0/8 explicitly, operators may allow their intranet.
     crawl_allowed_networks: str = Field(default="", description="Comma-separated CIDRs the crawler may reach even if private.")
     load_default_sources: bool = True
+    # Politeness: requests in flight per host across the cluster, and the pause between them.
+    host_concurrency: int = Field(default=1, ge=1, le=16)
+    host_delay_s: float = Field(default=1.0, ge=0)
 
     # Database pool per process; small because every Ray worker holds its own.
     db_pool_min: int = Field(default=1, ge=0)
@@ -121,16 +125,29 @@ class Settings(BaseSettings):
 def _development_secret(data_dir: Path) -> str:
     path = data_dir / SECRET_FILE_NAME
     if path.exists():
-        return path.read_text().strip()
+        return _read_secret_file(path)
     data_dir.mkdir(parents=True, exist_ok=True)
     value = secrets.token_urlsafe(48)
-    # O_EXCL: when two processes race, one writes and both read the same value.
+    # Written whole to a private temporary file, then hard-linked into place: the link either
+    # publishes the complete key or fails because a racing process linked first. (Creating the
+    # final file with O_EXCL and writing it afterwards let a racer read it empty.)
+    fd, temporary = tempfile.mkstemp(dir=data_dir, prefix=f".{SECRET_FILE_NAME}-")  # mode 0600
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text().strip()
-    with os.fdopen(fd, "w") as handle:
-        handle.write(value)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(value)
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            return _read_secret_file(path)
+    finally:
+        os.unlink(temporary)
+    return value
+
+
+def _read_secret_file(path: Path) -> str:
+    value = path.read_text().strip()
+    if not value:  # never sign anything with an empty key
+        raise SettingsError(f"{ENV_PREFIX}SECRET_KEY: {path} is empty; delete it to generate a new key")
     return value
 
 

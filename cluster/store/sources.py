@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -17,7 +18,7 @@ MAX_ERROR_TEXT = 2000
 _COLUMNS = """
     id, url, kind, title, site_url, language, category, etag, last_modified, enabled, interval_s,
     next_fetch_at, last_fetched_at, last_success_at, last_status, consecutive_errors, error_count,
-    last_error, last_error_at, articles_added, created_at
+    last_error, last_error_at, articles_added, created_at, fetch_full_content, scrape_config, hub_url
 """
 
 
@@ -44,10 +45,16 @@ class Source:
     last_error_at: datetime | None
     articles_added: int
     created_at: datetime
+    fetch_full_content: bool = True
+    scrape_config: dict[str, Any] | None = None
+    hub_url: str | None = None
 
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> "Source":
-        return cls(**dict(row))
+        values = dict(row)
+        if isinstance(values.get("scrape_config"), str):  # jsonb arrives as text without a codec
+            values["scrape_config"] = json.loads(values["scrape_config"])
+        return cls(**values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,8 +151,12 @@ async def record_success(
     site_url: str | None = None,
     language: str | None = None,
     articles_added: int = 0,
+    interval_s: float | None = None,
 ) -> None:
-    """A fetch worked (a 304 counts): clear the error streak and schedule the next one."""
+    """A fetch worked (a 304 counts): clear the error streak and schedule the next one.
+
+    `interval_s`, when given, is the source's newly learned refresh interval.
+    """
     await conn.execute(
         """
         UPDATE sources SET
@@ -153,10 +164,12 @@ async def record_success(
             title = coalesce(title, $5), site_url = coalesce(site_url, $6), language = coalesce(language, $7),
             articles_added = articles_added + $8, consecutive_errors = 0,
             last_fetched_at = now(), last_success_at = now(),
-            next_fetch_at = now() + make_interval(secs => $9), updated_at = now()
+            next_fetch_at = now() + make_interval(secs => $9), updated_at = now(),
+            interval_s = coalesce($10::integer, interval_s)
         WHERE id = $1
         """,
         source_id, status, etag, last_modified, title, site_url, language, articles_added, next_fetch_in_s,
+        None if interval_s is None else max(1, round(interval_s)),
     )
 
 
@@ -209,3 +222,23 @@ async def source_summary(conn: asyncpg.Pool | asyncpg.Connection) -> dict[str, A
         """
     )
     return dict(row) if row else {}
+
+
+async def move_source(conn: asyncpg.Pool | asyncpg.Connection, source_id: int, new_url: str) -> bool:
+    """Follow a permanent redirect: the source takes the new URL unless another source has it."""
+    result = await conn.execute(
+        """
+        UPDATE sources SET moved_from = url, url = $2, etag = NULL, last_modified = NULL, updated_at = now()
+        WHERE id = $1 AND url <> $2 AND NOT EXISTS (SELECT 1 FROM sources WHERE url = $2)
+        """,
+        source_id, new_url,
+    )
+    return result.endswith(" 1")
+
+
+async def disable_source(conn: asyncpg.Pool | asyncpg.Connection, source_id: int, reason: str) -> None:
+    """Stop crawling a source for good reason (410 Gone), keeping the reason as its last error."""
+    await conn.execute(
+        "UPDATE sources SET enabled = false, last_error = $2, last_error_at = now(), updated_at = now() WHERE id = $1",
+        source_id, reason[:MAX_ERROR_TEXT],
+    )

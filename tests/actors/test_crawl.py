@@ -9,7 +9,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from actors.crawl import DISABLE_AFTER_ERRORS, backoff_s, crawl_source
+from actors.crawl import DISABLE_AFTER_ERRORS, crawl_source
 from actors.fetch import FetchPolicy, make_client
 from cluster.samplefeeds import SampleFeedServer, start_sample_server
 from cluster.store import articles as article_store
@@ -121,9 +121,3 @@ async def test_source_is_disabled_after_repeated_failures(db: asyncpg.Pool, clie
     assert await source_store.set_enabled(db, source.id, True)
     revived = await source_store.get_source(db, source.id)
     assert revived is not None and revived.enabled and revived.consecutive_errors == 0
-
-
-def test_backoff_doubles_and_is_capped() -> None:
-    assert backoff_s(300, 0) == 300
-    assert backoff_s(300, 3) == 2400
-    assert backoff_s(300, 40) == 24 * 3600

@@ -26,9 +26,10 @@ def sample_server() -> Iterator[SampleFeedServer]:
         yield server
 
 
-def new_scheduler(pool_size: int = 2) -> Any:
+def new_scheduler(pool_size: int = 2, host_concurrency: int = 1, host_delay_s: float = 0.0) -> Any:
     # A private scheduler per test (the named one belongs to `newsray up`); no periodic loop.
-    return CrawlScheduler.options(name=f"test-scheduler-{uuid.uuid4().hex[:8]}").remote(pool_size, 3600.0)
+    return CrawlScheduler.options(name=f"test-scheduler-{uuid.uuid4().hex[:8]}").remote(
+        pool_size, 3600.0, host_concurrency, host_delay_s)
 
 
 async def duplicates(db: asyncpg.Pool) -> int:
@@ -77,7 +78,7 @@ async def test_killed_crawler_mid_round_loses_and_duplicates_nothing(ray_cluster
 
     urls = [server.add(f"/slow{i}.xml", slow_feed) for i in range(feeds)]
     await source_store.add_sources(db, [NewSource(url=u) for u in urls])
-    scheduler = new_scheduler(pool_size=2)
+    scheduler = new_scheduler(pool_size=2, host_concurrency=8)
     try:
         crawlers = await scheduler.crawlers.remote()
         await asyncio.gather(*(c.ping.remote() for c in crawlers))
@@ -99,3 +100,62 @@ async def test_killed_crawler_mid_round_loses_and_duplicates_nothing(ray_cluster
         assert await duplicates(db) == 0
     finally:
         ray.kill(scheduler)
+
+
+class HostsServer:
+    """One aiohttp app listening on several loopback addresses: several "hosts" for politeness
+    tests, each counting its requests in flight."""
+
+    def __init__(self) -> None:
+        self.in_flight: dict[str, int] = {}
+        self.max_in_flight: dict[str, int] = {}
+        self.starts: dict[str, list[float]] = {}
+        self.hosts: list[str] = []
+        self.port = 0
+
+    async def handle(self, request: web.Request) -> web.Response:
+        host = request.host.split(":")[0]
+        self.in_flight[host] = self.in_flight.get(host, 0) + 1
+        self.max_in_flight[host] = max(self.max_in_flight.get(host, 0), self.in_flight[host])
+        self.starts.setdefault(host, []).append(time.monotonic())
+        try:
+            await asyncio.sleep(0.05)  # the server's own latency, so overlapping requests would show
+            name = request.path.strip("/")
+            body = (f'<?xml version="1.0"?><rss version="2.0"><channel><title>{host}</title>'
+                    f"<item><guid>{host}/{name}</guid><title>{name}</title></item></channel></rss>")
+            return web.Response(body=body.encode(), content_type="application/rss+xml")
+        finally:
+            self.in_flight[host] -= 1
+
+
+async def test_politeness_one_request_per_host_with_a_pause(ray_cluster: str, db: asyncpg.Pool) -> None:
+    hosts = HostsServer()
+    app = web.Application()
+    app.router.add_get("/{name}", hosts.handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    first = web.TCPSite(runner, "127.0.0.1", 0)
+    await first.start()
+    port = runner.addresses[0][1]
+    addresses = ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"]
+    for address in addresses[1:]:
+        await web.TCPSite(runner, address, port).start()
+    per_host, delay = 6, 0.2
+    urls = [f"http://{a}:{port}/feed{i}" for a in addresses for i in range(per_host)]
+    await source_store.add_sources(db, [NewSource(url=u) for u in urls])
+    scheduler = new_scheduler(pool_size=2, host_concurrency=1, host_delay_s=delay)
+    try:
+        await asyncio.gather(*(c.ping.remote() for c in await scheduler.crawlers.remote()))
+        started = time.monotonic()
+        result = await scheduler.run_round.remote(False)
+        elapsed = time.monotonic() - started
+        assert result["total"] == len(urls) and result["failed"] == 0 and result["inserted"] == len(urls)
+        assert hosts.max_in_flight == {a: 1 for a in addresses}
+        for address in addresses:
+            gaps = [b - a for a, b in zip(hosts.starts[address], hosts.starts[address][1:])]
+            assert len(gaps) == per_host - 1 and min(gaps) >= delay
+        # Hosts are crawled side by side: clearly quicker than one source after the other.
+        assert elapsed < 0.75 * len(urls) * (delay + 0.05)
+    finally:
+        ray.kill(scheduler)
+        await runner.cleanup()
