@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from pathlib import Path
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -14,7 +15,8 @@ from rich.table import Table
 
 from cluster.settings import Settings, SettingsError, load_settings
 
-console = Console()
+# Piped output (scripts, logs, tests) gets wide lines instead of tables wrapped at 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 240)
 T = TypeVar("T")
 
 
@@ -147,21 +149,32 @@ def sources() -> None:
 
 @sources.command("add")
 @click.argument("url")
-@click.option("--kind", type=click.Choice(["feed", "site"]), default="feed", show_default=True)
+@click.option("--kind", type=click.Choice(["feed", "site"]), default=None,
+              help="Skip discovery and add the URL as this kind.")
 @click.option("--title", default=None)
 @click.option("--category", default=None)
-def sources_add(url: str, kind: str, title: str | None, category: str | None) -> None:
-    """Subscribe to a feed (or a site without one) by URL."""
+def sources_add(url: str, kind: str | None, title: str | None, category: str | None) -> None:
+    """Subscribe by URL: a feed, or a site whose feed is discovered (else it is scraped as a site)."""
+    from cluster import components
     from cluster.store.sources import NewSource, add_source
     from cluster.urls import normalize_source_url
 
+    settings = _settings()
     try:
         normalized = normalize_source_url(url)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    source, created = _with_pool(_settings(), lambda pool: add_source(
+    if kind is None:
+        policy = components.load(components.FETCH_POLICY)(settings)
+        try:
+            found = asyncio.run(components.load(components.DISCOVER_FEED)(normalized, policy))
+        except Exception as exc:  # noqa: BLE001 - fetch errors carry their own clear message
+            raise click.ClickException(f"could not reach {normalized}: {exc}") from None
+        normalized, kind, title = found.url, found.kind, title or found.title
+        console.print(f"discovered a {found.kind} ({found.how}): {found.url}")
+    source, created = _with_pool(settings, lambda pool: add_source(
         pool, NewSource(url=normalized, kind=kind, title=title, category=category)))  # type: ignore[arg-type]
-    console.print(f"{'added' if created else 'already present'}: #{source.id} {source.url}")
+    console.print(f"{'added' if created else 'already present'}: #{source.id} {source.url} ({source.kind})")
 
 
 @sources.command("list")
@@ -190,7 +203,7 @@ def sources_import(path: str) -> None:
     from cluster.store.sources import add_sources
 
     try:
-        parsed = parse_opml(open(path, "rb").read())
+        parsed = parse_opml(Path(path).read_bytes())
     except OpmlError as exc:
         raise click.ClickException(str(exc)) from None
     added = _with_pool(_settings(), lambda pool: add_sources(pool, parsed.sources))
@@ -210,26 +223,26 @@ def sources_export() -> None:
     click.echo(to_opml([NewSource(s.url, s.kind, s.title, s.site_url, s.language, s.category) for s in rows]), nl=False)
 
 
+def _set_enabled(source_id: int, enabled: bool) -> None:
+    from cluster.store.sources import set_enabled
+
+    if not _with_pool(_settings(), lambda pool: set_enabled(pool, source_id, enabled)):
+        raise click.ClickException(f"no source #{source_id}")
+    console.print(f"source #{source_id} {'enabled' if enabled else 'disabled'}")
+
+
 @sources.command("enable")
 @click.argument("source_id", type=int)
 def sources_enable(source_id: int) -> None:
     """Re-enable a source (clears its error streak, due now)."""
-    from cluster.store.sources import set_enabled
-
-    if not _with_pool(_settings(), lambda pool: set_enabled(pool, source_id, True)):
-        raise click.ClickException(f"no source #{source_id}")
-    console.print(f"source #{source_id} enabled")
+    _set_enabled(source_id, True)
 
 
 @sources.command("disable")
 @click.argument("source_id", type=int)
 def sources_disable(source_id: int) -> None:
     """Stop crawling a source."""
-    from cluster.store.sources import set_enabled
-
-    if not _with_pool(_settings(), lambda pool: set_enabled(pool, source_id, False)):
-        raise click.ClickException(f"no source #{source_id}")
-    console.print(f"source #{source_id} disabled")
+    _set_enabled(source_id, False)
 
 
 if __name__ == "__main__":

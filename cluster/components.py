@@ -12,6 +12,8 @@ from typing import Any
 SCHEDULER_FACTORY = "actors.scheduler:get_or_create_scheduler"
 SCHEDULER_NAME = "crawl-scheduler"
 SERVE_DEPLOY = "deployments.app:deploy"
+DISCOVER_FEED = "actors.discover:discover_url"
+FETCH_POLICY = "actors.crawl:fetch_policy"
 SERVE_APP_NAME = "newsray"
 
 

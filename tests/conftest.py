@@ -36,6 +36,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@pytest.fixture
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    return free_port()
+
+
 @dataclass(frozen=True)
 class TestEnvironment:
     settings: Settings

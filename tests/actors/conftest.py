@@ -8,7 +8,6 @@ the server saw. Nothing here ever talks to a non-loopback address.
 from __future__ import annotations
 
 import asyncio
-import socket
 import zlib
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -120,14 +119,6 @@ async def server() -> AsyncIterator[LocalServer]:
         yield state
     finally:
         await runner.cleanup()
-
-
-@pytest.fixture
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
