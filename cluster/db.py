@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TypeVar
 
 import asyncpg
 
 from cluster.services import mask_url
 
+T = TypeVar("T")
 MIGRATIONS_PACKAGE = "cluster.migrations"
 MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 # Any constant works; it only has to be the same in every process that migrates.
@@ -160,3 +163,36 @@ async def close_pool() -> None:
     pool = _pools.pop(id(asyncio.get_running_loop()), None)
     if pool is not None:
         await pool.close()
+
+
+# Errors that mean "the server went away", not "the query is wrong": worth retrying.
+DISCONNECT_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    ConnectionError,
+    asyncio.TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+)
+
+
+async def retry_on_disconnect(
+    work: Callable[[], Awaitable[T]], *, deadline_s: float = 60.0, first_delay_s: float = 0.2
+) -> T:
+    """Run `work`, retrying while the database restarts, for up to `deadline_s`.
+
+    Whatever the caller holds in memory (a fetched feed) survives the restart, so a crawl that
+    meets a restarting database finishes late instead of losing its articles.
+    """
+    loop = asyncio.get_running_loop()
+    give_up_at = loop.time() + deadline_s
+    delay = first_delay_s
+    while True:
+        try:
+            return await work()
+        except DISCONNECT_ERRORS:
+            if loop.time() + delay > give_up_at:
+                raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)

@@ -43,7 +43,7 @@ def closed_port() -> int:
 
 
 @dataclass(frozen=True)
-class TestEnvironment:
+class SessionServices:
     settings: Settings
     urls: ServiceUrls
     data_dir: Path
@@ -59,12 +59,12 @@ class TestEnvironment:
 
 
 @pytest.fixture(scope="session")
-def test_env() -> Iterator[TestEnvironment]:
+def test_env() -> Iterator[SessionServices]:
     # A short path: Unix sockets for PostgreSQL, Redis and Ray live under it.
     data_dir = Path(tempfile.mkdtemp(prefix="nrt-", dir="/tmp"))
     settings = load_settings(data_dir=data_dir, crawl_allowed_networks=TEST_ALLOWED_NETWORKS)
     urls = start_services(settings)
-    environment = TestEnvironment(settings, urls, data_dir)
+    environment = SessionServices(settings, urls, data_dir)
     for key, value in environment.env().items():
         os.environ[key] = value
     yield environment
@@ -73,12 +73,12 @@ def test_env() -> Iterator[TestEnvironment]:
 
 
 @pytest.fixture(scope="session")
-def database_url(test_env: TestEnvironment) -> str:
+def database_url(test_env: SessionServices) -> str:
     return test_env.urls.database_url
 
 
 @pytest.fixture(scope="session")
-def redis_url(test_env: TestEnvironment) -> str:
+def redis_url(test_env: SessionServices) -> str:
     return test_env.urls.redis_url
 
 
@@ -98,7 +98,7 @@ async def db(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Pool]:
 
 
 @pytest.fixture(scope="session")
-def ray_cluster(test_env: TestEnvironment) -> Iterator[str]:
+def ray_cluster(test_env: SessionServices) -> Iterator[str]:
     """One local Ray cluster for the whole session (started the way `newsray up` starts it)."""
     import ray
 
