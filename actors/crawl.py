@@ -27,6 +27,7 @@ from actors.schedule_policy import (
     learned_interval_s,
     next_interval_s,
 )
+from actors.websub import WebSubError, needs_subscription, subscribe
 from cluster import keys
 from cluster.db import retry_on_disconnect
 from cluster.settings import Settings
@@ -90,6 +91,7 @@ async def crawl_source(
     policy: FetchPolicy,
     redis: object | None = None,
     default_interval_s: float | None = None,
+    public_url: str | None = None,
 ) -> CrawlOutcome:
     """Crawl one source and record what happened on its row; never raises for the source's faults.
 
@@ -143,10 +145,33 @@ async def crawl_source(
                             elapsed_s=time.monotonic() - started)
     if stored.inserted and redis is not None:
         await _announce(redis, source.id, stored.inserted)
+    if feed.hub_url and public_url and needs_subscription(source, feed.hub_url):
+        try:
+            await subscribe(client, pool, source, feed.hub_url, source.url, public_url, policy)
+        except WebSubError as exc:  # push is a bonus: polling goes on regardless
+            log.warning("crawl: source %s: %s", source.id, exc)
     return CrawlOutcome(
         source.id, True, result.status, inserted=len(stored.inserted), updated=len(stored.updated),
         unchanged=stored.unchanged, elapsed_s=time.monotonic() - started, bytes=len(result.body), parse_s=parse_s,
     )
+
+
+async def ingest_push(
+    pool: asyncpg.Pool, source: Source, body: bytes, content_type: str | None, redis: object | None = None
+) -> CrawlOutcome:
+    """Store entries a WebSub hub pushed (signature already checked by the Api)."""
+    started = time.monotonic()
+    try:
+        feed = parse_feed(body, source.url, content_type)
+    except ParseError as exc:
+        return CrawlOutcome(source.id, False, None, error=str(exc), error_kind="parse")
+    items = [to_article_input(entry) for entry in feed.entries]
+    stored = await retry_on_disconnect(
+        lambda: article_store.upsert_articles(pool, source.id, items, now=datetime.now(timezone.utc)))
+    if stored.inserted and redis is not None:
+        await _announce(redis, source.id, stored.inserted)
+    return CrawlOutcome(source.id, True, None, inserted=len(stored.inserted), updated=len(stored.updated),
+                        unchanged=stored.unchanged, elapsed_s=time.monotonic() - started, bytes=len(body))
 
 
 async def _announce(redis: object, source_id: int, article_ids: list) -> None:

@@ -106,6 +106,10 @@ class CrawlScheduler:
         status = self._rounds.get(round_id)
         return asdict(status) if status else None
 
+    async def ingest(self, source_id: int, body: bytes, content_type: str | None) -> dict[str, Any]:
+        """Hand a WebSub push to a crawler (called by the Api's callback route)."""
+        return await self._crawler().ingest.remote(source_id, body, content_type)
+
     async def crawlers(self) -> list[Any]:
         """The crawler actors' handles (operators and tests use them to inspect or kill one)."""
         self._ensure_crawlers()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from importlib import resources
+from xml.parsers import expat
 from xml.sax.saxutils import quoteattr
 
 from cluster.store.sources import NewSource
@@ -23,11 +24,26 @@ class OpmlImport:
     rejected: list[tuple[str, str]]  # (url or outline text, reason)
 
 
-def parse_opml(text: str | bytes) -> OpmlImport:
-    # OPML files come from users: refuse DTDs outright rather than trusting a parser with entities.
-    head = text[:2048].decode("utf-8", "replace") if isinstance(text, bytes) else text[:2048]
-    if "<!DOCTYPE" in head.upper() or "<!ENTITY" in head.upper():
+def _refuse_dtd(text: str | bytes) -> None:
+    """OPML files come from users: refuse DTDs outright rather than trusting a parser with entities.
+
+    Asked of the XML parser itself, not of the first bytes: a long comment before the DOCTYPE, or
+    an encoding other than UTF-8 (UTF-16), hid one from a look at the text."""
+
+    def refuse(*_: object) -> None:
         raise OpmlError("opml: DTDs and entities are not accepted")
+
+    parser = expat.ParserCreate()
+    parser.StartDoctypeDeclHandler = refuse
+    parser.EntityDeclHandler = refuse
+    try:
+        parser.Parse(text, True)
+    except expat.ExpatError:
+        pass  # not well-formed: reported below with ElementTree's message
+
+
+def parse_opml(text: str | bytes) -> OpmlImport:
+    _refuse_dtd(text)
     try:
         root = ET.fromstring(text)
     except ET.ParseError as exc:

@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     # allow 127.0.0.0/8 explicitly, operators may allow their intranet.
     crawl_allowed_networks: str = Field(default="", description="Comma-separated CIDRs the crawler may reach even if private.")
     load_default_sources: bool = True
+    # Where hubs reach this instance from outside (WebSub callbacks); push is off without it.
+    public_url: str | None = None
     # Politeness: requests in flight per host across the cluster, and the pause between them.
     host_concurrency: int = Field(default=1, ge=1, le=16)
     host_delay_s: float = Field(default=1.0, ge=0)
@@ -70,6 +72,23 @@ class Settings(BaseSettings):
     # Database pool per process; small because every Ray worker holds its own.
     db_pool_min: int = Field(default=1, ge=0)
     db_pool_max: int = Field(default=10, ge=1)
+
+    # Enrichment (jobs/enrich.py): models, batch sizes and thresholds of the Ray Data pipeline.
+    enrich_model: str = Field(default="", description="Sentence-transformers model name or local path; empty = bundled all-MiniLM-L6-v2.")
+    enrich_model_version: str = Field(default="", description="Label stored per row; empty = derived from the model. A change re-embeds.")
+    enrich_batch_size: int = Field(default=64, ge=1, description="Embedding batch size on CPU workers.")
+    enrich_gpu_batch_size: int = Field(default=512, ge=1, description="Embedding batch size on GPU workers.")
+    enrich_max_tokens: int = Field(default=256, ge=8, description="Model window: text is truncated to this many tokens.")
+    enrich_dtype: Literal["auto", "float32", "bfloat16"] = "auto"
+    enrich_torch_threads: int = Field(default=0, ge=0, description="Threads per CPU model worker; 0 = the node's cores.")
+    enrich_topics_file: Path | None = Field(default=None, description="Topic catalog JSON; empty = the bundled one.")
+    enrich_topic_threshold: float = Field(default=0.78, gt=0, le=1, description="Cosine to a topic centroid that assigns it.")
+    enrich_story_window_h: float = Field(default=72.0, gt=0)
+    enrich_story_cosine: float = Field(default=0.6, gt=0, le=1, description="Embedding cosine that makes two articles one story.")
+    enrich_story_jaccard: float = Field(default=0.5, gt=0, le=1, description="MinHash Jaccard that makes two articles one story.")
+    enrich_summarizer: str = Field(default="", description="Seq2seq models by language, e.g. 'en=/models/bart,*=/models/mt5'; empty = extractive.")
+    enrich_summary_max_tokens: int = Field(default=96, ge=8, description="Length cap of abstractive summaries.")
+    enrich_micro_batch: int = Field(default=256, ge=1, description="Articles per scheduler-started micro-batch.")
 
     @field_validator("http_host", "dashboard_host")
     @classmethod

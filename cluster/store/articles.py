@@ -164,6 +164,9 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         published, article_id = json.loads(raw)
+        if not isinstance(published, str) or not isinstance(article_id, str):
+            # uuid.UUID(5) raises AttributeError, which would escape as a server error.
+            raise TypeError("cursor parts must be strings")
         when = datetime.fromisoformat(published)
         if when.tzinfo is None:
             raise ValueError("naive timestamp")
@@ -181,6 +184,8 @@ async def list_articles(
 ) -> ArticlePage:
     """Newest first, keyset-paginated on (published_at, id): pages stay correct while new
     articles arrive, and every page costs an index range scan however deep it is."""
+    if limit < 1:  # LIMIT 1 would fetch a row, and an empty page has no last article to point at
+        raise ValueError(f"store: limit must be at least 1, got {limit}")
     conditions: list[str] = []
     params: list[object] = []
 

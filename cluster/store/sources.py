@@ -18,7 +18,8 @@ MAX_ERROR_TEXT = 2000
 _COLUMNS = """
     id, url, kind, title, site_url, language, category, etag, last_modified, enabled, interval_s,
     next_fetch_at, last_fetched_at, last_success_at, last_status, consecutive_errors, error_count,
-    last_error, last_error_at, articles_added, created_at, fetch_full_content, scrape_config, hub_url
+    last_error, last_error_at, articles_added, created_at, fetch_full_content, scrape_config, hub_url,
+    websub_lease_until
 """
 
 
@@ -48,6 +49,7 @@ class Source:
     fetch_full_content: bool = True
     scrape_config: dict[str, Any] | None = None
     hub_url: str | None = None
+    websub_lease_until: datetime | None = None
 
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> "Source":
@@ -242,3 +244,34 @@ async def disable_source(conn: asyncpg.Pool | asyncpg.Connection, source_id: int
         "UPDATE sources SET enabled = false, last_error = $2, last_error_at = now(), updated_at = now() WHERE id = $1",
         source_id, reason[:MAX_ERROR_TEXT],
     )
+
+
+async def start_websub(conn: asyncpg.Pool | asyncpg.Connection, source_id: int, hub_url: str, topic: str,
+                       secret: str) -> None:
+    """Remember a subscription request; the lease starts when the hub verifies our intent."""
+    await conn.execute(
+        "UPDATE sources SET hub_url = $2, websub_topic = $3, websub_secret = $4, updated_at = now() WHERE id = $1",
+        source_id, hub_url, topic, secret,
+    )
+
+
+async def confirm_websub(conn: asyncpg.Pool | asyncpg.Connection, source_id: int, topic: str,
+                         lease_s: int | None) -> bool:
+    """The hub's verification of intent: true (and the lease recorded) only for our own topic."""
+    result = await conn.execute(
+        """
+        UPDATE sources SET websub_lease_until = CASE WHEN $3::integer IS NULL THEN NULL
+                                                     ELSE now() + make_interval(secs => $3::integer) END,
+                           updated_at = now()
+        WHERE id = $1 AND websub_topic = $2
+        """,
+        source_id, topic, lease_s,
+    )
+    return result.endswith(" 1")
+
+
+async def websub_secret(conn: asyncpg.Pool | asyncpg.Connection, source_id: int) -> tuple[str, str] | None:
+    """(topic, secret) of a source's subscription, for checking a push; None when it has none."""
+    row = await conn.fetchrow(
+        "SELECT websub_topic, websub_secret FROM sources WHERE id = $1 AND websub_secret IS NOT NULL", source_id)
+    return (row["websub_topic"], row["websub_secret"]) if row else None
