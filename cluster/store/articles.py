@@ -7,7 +7,7 @@ import binascii
 import hashlib
 import json
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
 import asyncpg
@@ -91,10 +91,15 @@ class ArticlePage:
 def _unique_by_key(items: list[ArticleInput]) -> list[ArticleInput]:
     # A feed listing the same guid twice would make ON CONFLICT touch one row twice (an error);
     # the later entry wins, as it would on a second crawl.
+    # Two guids for one canonical URL are one story re-published: the later entry wins too.
     by_key: dict[str, ArticleInput] = {}
+    key_of_canonical: dict[str, str] = {}
     for item in items:
-        by_key.pop(item.dedupe_key, None)
-        by_key[item.dedupe_key] = item
+        key = key_of_canonical.get(item.canonical_url, item.dedupe_key) if item.canonical_url else item.dedupe_key
+        by_key.pop(key, None)
+        by_key[key] = item if key == item.dedupe_key else replace(item, dedupe_key=key)
+        if item.canonical_url:
+            key_of_canonical[item.canonical_url] = key
     return list(by_key.values())
 
 
@@ -114,13 +119,22 @@ async def upsert_articles(
         """
         INSERT INTO articles AS a (source_id, dedupe_key, guid, url, canonical_url, title, author, summary,
                                    content, published_at, language, categories, content_hash)
-        SELECT $1, t.dedupe_key, t.guid, t.url, t.canonical_url, t.title, t.author, t.summary, t.content,
-               coalesce(t.published_at, $13), t.language,
+        SELECT DISTINCT ON (key) $1, key, t.guid, t.url, t.canonical_url, t.title, t.author, t.summary,
+               t.content, coalesce(t.published_at, $13), t.language,
                coalesce(string_to_array(nullif(t.categories, ''), E'\\x1f'), '{}'), t.content_hash
         FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
                     $9::text[], $10::timestamptz[], $11::text[], $12::text[], $14::text[])
-             AS t(dedupe_key, guid, url, canonical_url, title, author, summary, content, published_at,
-                  language, categories, content_hash)
+             WITH ORDINALITY AS t(dedupe_key, guid, url, canonical_url, title, author, summary, content,
+                                  published_at, language, categories, content_hash, ord)
+        -- An entry whose canonical URL is already stored under another key is that article again
+        -- (the same story re-published with a new guid): it updates the stored row.
+        LEFT JOIN LATERAL (
+            SELECT e.dedupe_key FROM articles e
+            WHERE e.source_id = $1 AND t.canonical_url IS NOT NULL AND e.canonical_url = t.canonical_url
+            ORDER BY e.fetched_at, e.id LIMIT 1
+        ) existing ON true
+        CROSS JOIN LATERAL (SELECT coalesce(existing.dedupe_key, t.dedupe_key) AS key) k
+        ORDER BY key, t.ord DESC
         ON CONFLICT (source_id, dedupe_key) DO UPDATE SET
             guid = EXCLUDED.guid, url = EXCLUDED.url, canonical_url = EXCLUDED.canonical_url,
             title = EXCLUDED.title, author = EXCLUDED.author, summary = EXCLUDED.summary,

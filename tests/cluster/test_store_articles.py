@@ -421,3 +421,25 @@ async def test_get_article(db: asyncpg.Pool) -> None:
     assert (article.title, article.author, article.content, article.language) == ("Title g", "Ali Veli", "text", "tr")
     assert article.published_at == T0
     assert await store.get_article(db, uuid.uuid4()) is None
+
+
+async def test_same_canonical_url_with_a_new_guid_is_one_article(db) -> None:  # type: ignore[no-untyped-def]
+    from cluster.store.articles import ArticleInput, count_articles, upsert_articles
+    from cluster.store.sources import NewSource, add_source
+
+    source, _ = await add_source(db, NewSource(url="http://127.0.0.1/canonical.xml"))
+    first = ArticleInput(dedupe_key="guid-1", guid="guid-1", title="Story", canonical_url="http://127.0.0.1/story")
+    again = ArticleInput(dedupe_key="guid-2", guid="guid-2", title="Story, updated",
+                         canonical_url="http://127.0.0.1/story")
+    other = ArticleInput(dedupe_key="guid-3", guid="guid-3", title="Other", canonical_url="http://127.0.0.1/other")
+    assert len((await upsert_articles(db, source.id, [first])).inserted) == 1
+    result = await upsert_articles(db, source.id, [again, other])
+    assert len(result.inserted) == 1 and len(result.updated) == 1
+    assert await count_articles(db, source.id) == 2
+    titles = {r["title"] for r in await db.fetch("SELECT title FROM articles WHERE source_id = $1", source.id)}
+    assert titles == {"Story, updated", "Other"}
+    # Within one batch too: two guids, one canonical URL, one row (the later entry wins).
+    batch = [ArticleInput(dedupe_key=f"g{i}", guid=f"g{i}", title=f"v{i}", canonical_url="http://127.0.0.1/dup")
+             for i in range(3)]
+    assert len((await upsert_articles(db, source.id, batch)).inserted) == 1
+    assert await db.fetchval("SELECT title FROM articles WHERE canonical_url = 'http://127.0.0.1/dup'") == "v2"
