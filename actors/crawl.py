@@ -18,6 +18,7 @@ import httpx
 
 from actors.fetch import FetchError, FetchPolicy, fetch
 from actors.parse import Entry, ParseError, parse_feed
+from actors.robots import RobotsCache
 from actors.schedule_policy import (
     MAX_INTERVAL_S,
     MIN_INTERVAL_S,
@@ -27,6 +28,7 @@ from actors.schedule_policy import (
     learned_interval_s,
     next_interval_s,
 )
+from actors.site_scraper import ScrapeError, SiteConfig, scrape_site_report
 from actors.websub import WebSubError, needs_subscription, subscribe
 from cluster import keys
 from cluster.db import retry_on_disconnect
@@ -50,6 +52,7 @@ class CrawlOutcome:
     updated: int = 0
     unchanged: int = 0
     not_modified: bool = False
+    wants_pages: bool = False  # new articles that may be teasers: the full-content pass follows
     error: str | None = None
     error_kind: str | None = None
     elapsed_s: float = 0.0
@@ -92,6 +95,7 @@ async def crawl_source(
     redis: object | None = None,
     default_interval_s: float | None = None,
     public_url: str | None = None,
+    full_content: bool = True,
 ) -> CrawlOutcome:
     """Crawl one source and record what happened on its row; never raises for the source's faults.
 
@@ -153,7 +157,49 @@ async def crawl_source(
     return CrawlOutcome(
         source.id, True, result.status, inserted=len(stored.inserted), updated=len(stored.updated),
         unchanged=stored.unchanged, elapsed_s=time.monotonic() - started, bytes=len(result.body), parse_s=parse_s,
+        wants_pages=bool(stored.inserted) and source.fetch_full_content and full_content,
     )
+
+
+async def crawl_site(
+    pool: asyncpg.Pool,
+    source: Source,
+    policy: FetchPolicy,
+    user_agent: str,
+    robots: RobotsCache,
+    redis: object | None = None,
+) -> CrawlOutcome:
+    """A source of kind `site`: scrape its pages with Scrapy, store them like feed entries."""
+    started = time.monotonic()
+    try:
+        config = SiteConfig.from_mapping(source.scrape_config or {"start_urls": [source.url]})
+        report = await scrape_site_report(config, policy, user_agent, robots=robots)
+    except (ValueError, ScrapeError) as exc:
+        report = None
+        error = str(exc) if str(exc).startswith("scrape: ") else f"scrape: {exc}"
+    else:
+        error = None if report.entries or not report.errors else report.errors[0]
+    if report is None or error is not None:
+        await retry_on_disconnect(lambda: source_store.record_failure(
+            pool, source.id, error=error or "scrape: nothing found", status=None,
+            next_fetch_in_s=backoff_interval_s(default_s=source.interval_s,
+                                               consecutive_errors=source.consecutive_errors),
+            disable_after=DISABLE_AFTER_ERRORS))
+        return CrawlOutcome(source.id, False, None, error=error, error_kind="scrape",
+                            elapsed_s=time.monotonic() - started)
+    items = [to_article_input(entry) for entry in report.entries]
+    stored = await retry_on_disconnect(
+        lambda: article_store.upsert_articles(pool, source.id, items, now=datetime.now(timezone.utc)))
+    await retry_on_disconnect(lambda: article_store.mark_scraped(
+        pool, source.id, [i.dedupe_key for i in items], sorted(report.paywalled)))
+    next_s = next_interval_s(default_s=source.interval_s,
+                             entry_dates=[e.published_at for e in report.entries if e.published_at])
+    await retry_on_disconnect(lambda: source_store.record_success(
+        pool, source.id, status=200, next_fetch_in_s=next_s, articles_added=len(stored.inserted)))
+    if stored.inserted and redis is not None:
+        await _announce(redis, source.id, stored.inserted)
+    return CrawlOutcome(source.id, True, 200, inserted=len(stored.inserted), updated=len(stored.updated),
+                        unchanged=stored.unchanged, elapsed_s=time.monotonic() - started)
 
 
 async def ingest_push(

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import asdict
 
 import ray
 
-from actors.crawl import CrawlOutcome, crawl_source, fetch_policy, ingest_push
+from actors.crawl import CrawlOutcome, crawl_site, crawl_source, fetch_policy, ingest_push
 from actors.fetch import make_client
+from actors.full_content import fetch_full_contents
 from actors.metrics import record_outcome
+from actors.robots import RobotsCache
 from cluster.store.sources import Source
 
 log = logging.getLogger(__name__)
@@ -27,6 +30,7 @@ class FeedCrawler:
         self._settings = get_settings()
         self._policy = fetch_policy(self._settings)
         self._client = None
+        self._robots: RobotsCache | None = None
         self._limit = asyncio.Semaphore(MAX_CONCURRENT_FETCHES)
 
     async def crawl(self, source: Source) -> dict[str, object]:
@@ -38,15 +42,37 @@ class FeedCrawler:
         async with self._limit:
             pool = await get_pool()
             redis = self._redis()
-            outcome: CrawlOutcome = await crawl_source(self._client, pool, source, self._policy, redis,
-                                                       default_interval_s=self._settings.crawl_interval_s,
-                                                       public_url=self._settings.public_url)
+            if source.kind == "site":
+                outcome: CrawlOutcome = await crawl_site(pool, source, self._policy, self._settings.user_agent,
+                                                         self._robots_cache(), redis)
+            else:
+                outcome = await crawl_source(self._client, pool, source, self._policy, redis,
+                                             default_interval_s=self._settings.crawl_interval_s,
+                                             public_url=self._settings.public_url,
+                                             full_content=self._settings.full_content)
         result = outcome.as_dict()
         try:
             record_outcome(result)
         except Exception:  # noqa: BLE001 - metrics must never break crawling
             log.debug("crawl: metrics unavailable", exc_info=True)
         return result
+
+    async def fetch_pages(self, source_id: int, delay_s: float) -> dict[str, object]:
+        """The full-content pass for one source (its host's lane calls this after the feeds)."""
+        from cluster.db import get_pool
+
+        if self._client is None:
+            self._client = make_client(self._policy)
+        report = await fetch_full_contents(self._client, await get_pool(), source_id, self._policy,
+                                           self._robots_cache(), delay_s=delay_s)
+        return asdict(report)
+
+    def _robots_cache(self) -> RobotsCache:
+        if self._robots is None:
+            if self._client is None:
+                self._client = make_client(self._policy)
+            self._robots = RobotsCache(self._client, self._policy, user_agent=self._settings.user_agent)
+        return self._robots
 
     async def ingest(self, source_id: int, body: bytes, content_type: str | None) -> dict[str, object]:
         """Store a WebSub push for a source (the Api checked its signature)."""

@@ -44,6 +44,7 @@ class RoundStatus:
     not_modified: int = 0
     errors: dict[str, int] = field(default_factory=dict)
     redispatched: int = 0
+    pages_improved: int = 0
     finished: bool = False
 
     def record(self, outcome: dict[str, Any]) -> None:
@@ -189,14 +190,26 @@ class CrawlScheduler:
 
     async def _lane(self, queue: "asyncio.Queue[tuple[Source, float] | None]", status: RoundStatus) -> None:
         first = True
+        wants_pages: list[Source] = []
         while (item := await queue.get()) is not None:
             source, queued_at = item
             if not first and self._host_delay_s > 0:
                 await asyncio.sleep(self._host_delay_s)  # politeness: a pause between requests to one host
             first = False
             _observe_host_wait(time.monotonic() - queued_at)
-            await self._dispatch(source, status)
+            if await self._dispatch(source, status):
+                wants_pages.append(source)
             self._queue_depth(status)
+        # Feeds first (their entries are visible at once), then the pages of teaser-only articles,
+        # still one request at a time for this host.
+        for source in wants_pages:
+            if self._host_delay_s > 0:
+                await asyncio.sleep(self._host_delay_s)
+            try:
+                report = await self._crawler().fetch_pages.remote(source.id, self._host_delay_s)
+                status.pages_improved += int(report.get("improved", 0))
+            except (RayActorError, RayTaskError) as exc:
+                log.warning("scheduler: full-content pass of source %s failed: %s", source.id, exc)
 
     def _queue_depth(self, status: RoundStatus) -> None:
         try:
@@ -206,14 +219,15 @@ class CrawlScheduler:
         except Exception:  # noqa: BLE001 - metrics must never break crawling
             pass
 
-    async def _dispatch(self, source: Source, status: RoundStatus) -> None:
+    async def _dispatch(self, source: Source, status: RoundStatus) -> bool:
+        """Crawl one source on some crawler; True when its full-content pass should follow."""
         last_error = ""
         for _attempt in range(MAX_DISPATCH_ATTEMPTS):
             crawler = self._crawler()
             try:
                 outcome = await crawler.crawl.remote(source)
                 status.record(outcome)
-                return
+                return bool(outcome.get("wants_pages"))
             except RayActorError as exc:
                 # The crawler died mid-fetch; it restarts, and the source goes to the next one.
                 last_error = f"crawler died: {exc.__class__.__name__}"
@@ -225,6 +239,7 @@ class CrawlScheduler:
                 log.warning("scheduler: source %s failed: %s", source.id, last_error.splitlines()[0])
                 break
         status.record({"ok": False, "error_kind": "dispatch", "error": last_error})
+        return False
 
 
 def host_of(url: str) -> str:

@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     # Politeness: requests in flight per host across the cluster, and the pause between them.
     host_concurrency: int = Field(default=1, ge=1, le=16)
     host_delay_s: float = Field(default=1.0, ge=0)
+    # Fetch the page of teaser-only articles and keep its main text (robots.txt obeyed).
+    full_content: bool = True
 
     # Database pool per process; small because every Ray worker holds its own.
     db_pool_min: int = Field(default=1, ge=0)

@@ -138,7 +138,8 @@ async def upsert_articles(
         ON CONFLICT (source_id, dedupe_key) DO UPDATE SET
             guid = EXCLUDED.guid, url = EXCLUDED.url, canonical_url = EXCLUDED.canonical_url,
             title = EXCLUDED.title, author = EXCLUDED.author, summary = EXCLUDED.summary,
-            content = EXCLUDED.content, language = coalesce(EXCLUDED.language, a.language),
+            -- The page's full text (content_text set) outlives later edits of the feed's teaser.
+            content = CASE WHEN a.content_text IS NULL THEN EXCLUDED.content ELSE a.content END, language = coalesce(EXCLUDED.language, a.language),
             categories = EXCLUDED.categories, content_hash = EXCLUDED.content_hash, updated_at = now()
         WHERE a.content_hash IS DISTINCT FROM EXCLUDED.content_hash
         RETURNING a.id, (a.xmax = 0) AS inserted
@@ -242,3 +243,62 @@ async def count_articles(conn: asyncpg.Pool | asyncpg.Connection, source_id: int
     if source_id is None:
         return int(await conn.fetchval("SELECT count(*) FROM articles"))
     return int(await conn.fetchval("SELECT count(*) FROM articles WHERE source_id = $1", source_id))
+
+
+@dataclass(frozen=True, slots=True)
+class FullContentCandidate:
+    id: uuid.UUID
+    url: str
+    summary: str | None
+    content: str | None
+
+
+async def missing_full_content(
+    conn: asyncpg.Pool | asyncpg.Connection, source_id: int, limit: int
+) -> list[FullContentCandidate]:
+    """A source's newest articles whose page has not been looked at yet."""
+    rows = await conn.fetch(
+        """
+        SELECT id, url, summary, content FROM articles
+        WHERE source_id = $1 AND full_content_at IS NULL AND url IS NOT NULL
+        ORDER BY published_at DESC, id DESC LIMIT $2
+        """,
+        source_id, limit,
+    )
+    return [FullContentCandidate(**dict(row)) for row in rows]
+
+
+async def set_full_content(
+    conn: asyncpg.Pool | asyncpg.Connection,
+    article_id: uuid.UUID,
+    *,
+    html: str | None,
+    text: str | None,
+    paywalled: bool,
+    canonical_url: str | None = None,
+) -> None:
+    """Record the outcome of looking at an article's page (also when nothing better was found,
+    so the page is not fetched again). content_hash stays the feed's, so the next crawl of an
+    unchanged feed does not overwrite the fuller text."""
+    await conn.execute(
+        """
+        UPDATE articles SET content = coalesce($2, content), content_text = coalesce($3, content_text),
+            paywalled = $4, canonical_url = coalesce(canonical_url, $5), full_content_at = now(),
+            updated_at = CASE WHEN $2 IS NULL THEN updated_at ELSE now() END
+        WHERE id = $1
+        """,
+        article_id, html, text, paywalled, canonical_url,
+    )
+
+
+async def mark_scraped(conn: asyncpg.Pool | asyncpg.Connection, source_id: int, keys: list[str],
+                       paywalled_keys: list[str]) -> None:
+    """Articles scraped from their own pages need no full-content pass; some are paywalled."""
+    await conn.execute(
+        """
+        UPDATE articles SET full_content_at = coalesce(full_content_at, now()),
+                            paywalled = dedupe_key = ANY($3::text[])
+        WHERE source_id = $1 AND dedupe_key = ANY($2::text[])
+        """,
+        source_id, keys, paywalled_keys,
+    )

@@ -275,3 +275,10 @@ async def websub_secret(conn: asyncpg.Pool | asyncpg.Connection, source_id: int)
     row = await conn.fetchrow(
         "SELECT websub_topic, websub_secret FROM sources WHERE id = $1 AND websub_secret IS NOT NULL", source_id)
     return (row["websub_topic"], row["websub_secret"]) if row else None
+
+
+async def set_scrape_config(conn: asyncpg.Pool | asyncpg.Connection, source_id: int,
+                            config: dict[str, Any] | None) -> None:
+    """How to scrape a `site` source (start URLs, link pattern, selectors); None for the defaults."""
+    await conn.execute("UPDATE sources SET scrape_config = $2::jsonb, updated_at = now() WHERE id = $1",
+                       source_id, None if config is None else json.dumps(config))

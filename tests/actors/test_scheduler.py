@@ -152,10 +152,11 @@ async def test_politeness_one_request_per_host_with_a_pause(ray_cluster: str, db
         assert result["total"] == len(urls) and result["failed"] == 0 and result["inserted"] == len(urls)
         assert hosts.max_in_flight == {a: 1 for a in addresses}
         for address in addresses:
+            # Feeds, then robots.txt and the pages of the new articles: all one at a time, with the pause.
             gaps = [b - a for a, b in zip(hosts.starts[address], hosts.starts[address][1:])]
-            assert len(gaps) == per_host - 1 and min(gaps) >= delay
+            assert len(gaps) >= per_host - 1 and min(gaps) >= delay
         # Hosts are crawled side by side: clearly quicker than one source after the other.
-        assert elapsed < 0.75 * len(urls) * (delay + 0.05)
+        assert elapsed < 0.75 * sum(len(starts) for starts in hosts.starts.values()) * (delay + 0.05)
     finally:
         ray.kill(scheduler)
         await runner.cleanup()
