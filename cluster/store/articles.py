@@ -119,27 +119,32 @@ async def upsert_articles(
         """
         INSERT INTO articles AS a (source_id, dedupe_key, guid, url, canonical_url, title, author, summary,
                                    content, published_at, language, categories, content_hash)
-        SELECT DISTINCT ON (key) $1, key, t.guid, t.url, t.canonical_url, t.title, t.author, t.summary,
-               t.content, coalesce(t.published_at, $13), t.language,
-               coalesce(string_to_array(nullif(t.categories, ''), E'\\x1f'), '{}'), t.content_hash
-        FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-                    $9::text[], $10::timestamptz[], $11::text[], $12::text[], $14::text[])
-             WITH ORDINALITY AS t(dedupe_key, guid, url, canonical_url, title, author, summary, content,
-                                  published_at, language, categories, content_hash, ord)
-        -- An entry whose canonical URL is already stored under another key is that article again
-        -- (the same story re-published with a new guid): it updates the stored row.
-        LEFT JOIN LATERAL (
-            SELECT e.dedupe_key FROM articles e
-            WHERE e.source_id = $1 AND t.canonical_url IS NOT NULL AND e.canonical_url = t.canonical_url
-            ORDER BY e.fetched_at, e.id LIMIT 1
-        ) existing ON true
-        CROSS JOIN LATERAL (SELECT coalesce(existing.dedupe_key, t.dedupe_key) AS key) k
-        ORDER BY key, t.ord DESC
+        SELECT $1, r.key, r.guid, r.url, r.canonical_url, r.title, r.author, r.summary, r.content,
+               coalesce(r.published_at, $13), r.language,
+               coalesce(string_to_array(nullif(r.categories, ''), E'\\x1f'), '{}'), r.content_hash
+        FROM (
+            SELECT DISTINCT ON (key) key, t.*
+            FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+                        $9::text[], $10::timestamptz[], $11::text[], $12::text[], $14::text[])
+                 WITH ORDINALITY AS t(dedupe_key, guid, url, canonical_url, title, author, summary, content,
+                                      published_at, language, categories, content_hash, ord)
+            -- An entry whose canonical URL is already stored under another key is that article
+            -- again (the same story re-published with a new guid): it updates the stored row.
+            LEFT JOIN LATERAL (
+                SELECT e.dedupe_key FROM articles e
+                WHERE e.source_id = $1 AND t.canonical_url IS NOT NULL AND e.canonical_url = t.canonical_url
+                ORDER BY e.fetched_at, e.id LIMIT 1
+            ) existing ON true
+            CROSS JOIN LATERAL (SELECT coalesce(existing.dedupe_key, t.dedupe_key) AS key) k
+            ORDER BY key, t.ord DESC
+        ) r
+        ORDER BY r.ord  -- rows come back in the feed's order
         ON CONFLICT (source_id, dedupe_key) DO UPDATE SET
             guid = EXCLUDED.guid, url = EXCLUDED.url, canonical_url = EXCLUDED.canonical_url,
             title = EXCLUDED.title, author = EXCLUDED.author, summary = EXCLUDED.summary,
             -- The page's full text (content_text set) outlives later edits of the feed's teaser.
-            content = CASE WHEN a.content_text IS NULL THEN EXCLUDED.content ELSE a.content END, language = coalesce(EXCLUDED.language, a.language),
+            content = CASE WHEN a.content_text IS NULL THEN EXCLUDED.content ELSE a.content END,
+            language = coalesce(EXCLUDED.language, a.language),
             categories = EXCLUDED.categories, content_hash = EXCLUDED.content_hash, updated_at = now()
         WHERE a.content_hash IS DISTINCT FROM EXCLUDED.content_hash
         RETURNING a.id, (a.xmax = 0) AS inserted
