@@ -1,0 +1,1 @@
+"""The Api ingress's routers, one module per resource."""

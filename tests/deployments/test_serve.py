@@ -1,0 +1,49 @@
+"""The Serve app on the session's Ray cluster (HAProxy ingress), reached over HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import asyncpg
+import httpx
+from ray import serve
+
+from deployments.app import APP_NAME, deploy
+from tests.deployments.support import Seeder
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_serve_app_answers_through_the_http_ingress(ray_cluster: str, test_env: Any, db: asyncpg.Pool) -> None:
+    seed = Seeder(db)
+    source_id = await seed.source(title="Served Daily")
+    ids = await seed.articles(source_id, 30)
+    url = deploy(http_host="127.0.0.1", http_port=free_port(), env=test_env.env(), timeout_s=240)
+    try:
+        assert url.startswith("http://127.0.0.1:")
+        async with httpx.AsyncClient(base_url=url, timeout=30, trust_env=False) as http:
+            health = await http.get("/health")
+            assert health.status_code == 200, health.text
+            assert health.json()["status"] == "ok" and health.json()["database"]["ok"] is True
+
+            first = (await http.get("/api/v1/articles", params={"limit": 25})).json()
+            second = (await http.get("/api/v1/articles", params={"limit": 25, "cursor": first["next_cursor"]})).json()
+            served = [item["id"] for item in first["items"] + second["items"]]
+            assert served == list(reversed(ids)) and second["next_cursor"] is None
+            assert first["items"][0]["source_title"] == "Served Daily"
+
+            page = await http.get("/")
+            assert page.status_code == 200 and ">Article 29<" in page.text
+            assert page.headers["x-content-type-options"] == "nosniff"
+            missing = await http.get("/api/v1/articles/00000000-0000-0000-0000-000000000000")
+            assert missing.status_code == 404 and missing.json()["error"]["status"] == 404
+    finally:
+        # The cluster is shared by the whole session: remove our app, leave Serve running.
+        # Not blocking: an ingress drains for >= 30 s (HAProxy direct ingress) before it is gone,
+        # and nothing else in the session uses this app name; the session cluster stops at the end.
+        serve.delete(APP_NAME, _blocking=False)
