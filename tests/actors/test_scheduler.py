@@ -160,3 +160,28 @@ async def test_politeness_one_request_per_host_with_a_pause(ray_cluster: str, db
     finally:
         ray.kill(scheduler)
         await runner.cleanup()
+
+
+async def test_crawl_metrics_reach_the_metrics_agent(ray_cluster: str, db: asyncpg.Pool,
+                                                     sample_server: SampleFeedServer) -> None:
+    """Fetch outcomes, bytes, parse time, articles, queue depth and host waits are exported
+    through Ray's metrics agent (what the dashboard's metrics view and Prometheus scrape)."""
+    import httpx
+
+    await source_store.add_sources(db, [NewSource(url=u) for u in sample_server.feed_urls[:2]])
+    scheduler = new_scheduler()
+    try:
+        assert (await scheduler.run_round.remote(False))["inserted"] > 0
+        port = ray.nodes()[0]["MetricsExportPort"]
+        wanted = {"newsray_crawl_fetches_total", "newsray_crawl_bytes_total", "newsray_crawl_parse_seconds",
+                  "newsray_crawl_articles_total", "newsray_crawl_host_wait_seconds", "newsray_crawl_queue_depth"}
+        text = ""
+        deadline = time.monotonic() + 90  # the agent exports on an interval
+        while not all(name in text for name in wanted):
+            assert time.monotonic() < deadline, f"missing: {sorted(n for n in wanted if n not in text)}"
+            await asyncio.sleep(1.0)
+            async with httpx.AsyncClient(trust_env=False) as client:
+                text = (await client.get(f"http://127.0.0.1:{port}/metrics", timeout=10)).text
+        assert 'outcome="ok"' in text
+    finally:
+        ray.kill(scheduler)
