@@ -24,6 +24,7 @@ covered by tests/actors/test_parse.py.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 import io
@@ -33,16 +34,19 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urljoin, urlsplit
 
 import feedparser
 import nh3
 from feedparser.encodings import convert_to_utf8  # feedparser's charset rules, reused as is
 
+from actors import fastparse
 from cluster.urls import canonicalize_url
 
-__all__ = ["Enclosure", "Entry", "ParseError", "ParsedFeed", "parse_feed", "sanitize_html"]
+__all__ = ["Enclosure", "Entry", "FastPathDeclined", "ParseError", "ParsedFeed", "parse_feed", "sanitize_html"]
+
+ParserChoice = Literal["auto", "feedparser", "fast"]
 
 FUTURE_TOLERANCE = timedelta(days=1)
 DERIVED_TITLE_CHARS = 80
@@ -54,6 +58,10 @@ class ParseError(ValueError):
 
     def __init__(self, reason: str) -> None:
         super().__init__(f"parse: {reason}")
+
+
+class FastPathDeclined(Exception):
+    """parse_feed(parser="fast") on a document the fast path leaves to feedparser."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +119,7 @@ def parse_feed(
     headers: Mapping[str, str] | None = None,
     *,
     now: datetime | None = None,
+    parser: ParserChoice = "auto",
 ) -> ParsedFeed:
     """Parse a fetched document into a :class:`ParsedFeed`.
 
@@ -118,6 +127,9 @@ def parse_feed(
     ``content_type`` is the Content-Type header value (its charset is honoured);
     when None it is taken from ``headers`` (lowercase keys), as is
     Content-Language. ``now`` (aware) is only for tests of the future-date rule.
+    ``parser`` picks the XML reader: "auto" tries :mod:`actors.fastparse` and falls back to
+    feedparser; "feedparser" and "fast" exist for the equivalence tests ("fast" raises
+    :class:`FastPathDeclined` where "auto" would fall back).
     Raises :class:`ParseError` when the document is not a feed.
     """
     now = now or datetime.now(UTC)
@@ -135,7 +147,7 @@ def parse_feed(
         raise ParseError("not a feed (looks like HTML)")
     if media_type in ("application/feed+json", "application/json") and not head.startswith(b"<"):
         raise ParseError(f"not a feed ({media_type} body that is not a JSON object)")
-    return _parse_xml_feed(body, url, charset, headers.get("content-language"), now)
+    return _parse_xml_feed(body, url, charset, headers.get("content-language"), now, parser)
 
 
 # ---------------------------------------------------------------- XML (feedparser)
@@ -145,7 +157,8 @@ _ENCODING_ONLY = (feedparser.CharacterEncodingOverride, feedparser.NonXMLContent
 
 
 def _parse_xml_feed(
-    body: bytes, url: str, charset: str | None, content_language: str | None, now: datetime
+    body: bytes, url: str, charset: str | None, content_language: str | None, now: datetime,
+    parser: ParserChoice = "auto",
 ) -> ParsedFeed:
     # A byte-order mark (or "<?" spelled in UTF-16/32) outranks any label; it
     # must be applied here because UTF-16 text of ASCII is also valid UTF-8.
@@ -163,14 +176,22 @@ def _parse_xml_feed(
         raise ParseError(f"undecodable document ({_describe(encoding_problem)})")
     data = _defuse_entities(data)
 
-    response_headers = {"content-location": url, "content-type": "application/xml; charset=utf-8"}
-    if content_language:
-        response_headers["content-language"] = content_language
-    # A stream, never bytes/str: feedparser treats a str as a URL or file name to open.
-    # Its own sanitizer is off because nh3 below is stricter and faster.
-    result = feedparser.parse(
-        io.BytesIO(data), response_headers=response_headers, sanitize_html=False, resolve_relative_uris=True
-    )
+    # The fast path answers only for documents it reads exactly as feedparser would; an
+    # encoding problem carries a warning only feedparser's result has, so it goes there too.
+    result = None
+    if parser != "feedparser" and encoding_problem is None:
+        result = fastparse.parse_raw(data, url, content_language)
+    if result is None and parser == "fast":
+        raise FastPathDeclined(url)
+    if result is None:
+        response_headers = {"content-location": url, "content-type": "application/xml; charset=utf-8"}
+        if content_language:
+            response_headers["content-language"] = content_language
+        # A stream, never bytes/str: feedparser treats a str as a URL or file name to open.
+        # Its own sanitizer is off because nh3 below is stricter and faster.
+        result = feedparser.parse(
+            io.BytesIO(data), response_headers=response_headers, sanitize_html=False, resolve_relative_uris=True
+        )
     version = _field(result, "version") or ""
     bozo_exc = _field(result, "bozo_exception") if _field(result, "bozo") else None
     structural_error = bozo_exc is not None and not isinstance(bozo_exc, _ENCODING_ONLY)
@@ -415,8 +436,15 @@ def sanitize_html(fragment: str, base_url: str) -> str | None:
 
     Returns None when nothing but whitespace remains.
     """
-    cleaned = nh3.clean(
-        fragment,
+    cleaned = _cleaner(base_url).clean(fragment).strip()
+    return cleaned or None
+
+
+@functools.lru_cache(maxsize=256)
+def _cleaner(base_url: str) -> nh3.Cleaner:
+    # nh3.clean() converts its whole configuration on every call; a Cleaner does it once, and a
+    # feed's fragments share one base URL (about 2.5x faster per fragment).
+    return nh3.Cleaner(
         tags=set(_ALLOWED_TAGS),
         clean_content_tags=set(_CLEAN_CONTENT_TAGS),
         attributes=_ALLOWED_ATTRIBUTES,
@@ -424,8 +452,7 @@ def sanitize_html(fragment: str, base_url: str) -> str | None:
         url_schemes={"http", "https", "mailto"},
         link_rel=_LINK_REL,
         strip_comments=True,
-    ).strip()
-    return cleaned or None
+    )
 
 
 def _url_resolver(base_url: str) -> Callable[[str, str, str], str | None]:

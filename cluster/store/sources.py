@@ -118,8 +118,10 @@ async def count_sources(conn: asyncpg.Pool | asyncpg.Connection) -> int:
     return int(await conn.fetchval("SELECT count(*) FROM sources"))
 
 
-async def claim_due_sources(conn: asyncpg.Pool | asyncpg.Connection, limit: int, force: bool = False) -> list[Source]:
-    """Atomically take up to `limit` enabled sources that are due (all enabled ones if forced).
+async def claim_due_sources(conn: asyncpg.Pool | asyncpg.Connection, limit: int | None,
+                            force: bool = False) -> list[Source]:
+    """Atomically take up to `limit` (None: no limit) enabled sources that are due (all enabled
+    ones if forced).
 
     SKIP LOCKED plus the lease on next_fetch_at means concurrent claimers never get the same
     source twice.

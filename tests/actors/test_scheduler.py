@@ -112,11 +112,13 @@ class HostsServer:
         self.starts: dict[str, list[float]] = {}
         self.hosts: list[str] = []
         self.port = 0
+        self.max_total = 0
 
     async def handle(self, request: web.Request) -> web.Response:
         host = request.host.split(":")[0]
         self.in_flight[host] = self.in_flight.get(host, 0) + 1
         self.max_in_flight[host] = max(self.max_in_flight.get(host, 0), self.in_flight[host])
+        self.max_total = max(self.max_total, sum(self.in_flight.values()))
         self.starts.setdefault(host, []).append(time.monotonic())
         try:
             await asyncio.sleep(0.05)  # the server's own latency, so overlapping requests would show
@@ -146,17 +148,15 @@ async def test_politeness_one_request_per_host_with_a_pause(ray_cluster: str, db
     scheduler = new_scheduler(pool_size=2, host_concurrency=1, host_delay_s=delay)
     try:
         await asyncio.gather(*(c.ping.remote() for c in await scheduler.crawlers.remote()))
-        started = time.monotonic()
         result = await scheduler.run_round.remote(False)
-        elapsed = time.monotonic() - started
         assert result["total"] == len(urls) and result["failed"] == 0 and result["inserted"] == len(urls)
         assert hosts.max_in_flight == {a: 1 for a in addresses}
         for address in addresses:
             # Feeds, then robots.txt and the pages of the new articles: all one at a time, with the pause.
             gaps = [b - a for a, b in zip(hosts.starts[address], hosts.starts[address][1:])]
             assert len(gaps) >= per_host - 1 and min(gaps) >= delay
-        # Hosts are crawled side by side: clearly quicker than one source after the other.
-        assert elapsed < 0.75 * sum(len(starts) for starts in hosts.starts.values()) * (delay + 0.05)
+        # Hosts are crawled side by side (seen by the server, not by a clock a busy machine skews).
+        assert hosts.max_total >= 2
     finally:
         ray.kill(scheduler)
         await runner.cleanup()
