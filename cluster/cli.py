@@ -245,5 +245,9 @@ def sources_disable(source_id: int) -> None:
     _set_enabled(source_id, False)
 
 
+from cluster.cli_users import users  # noqa: E402 - registered last, after `main` exists
+
+main.add_command(users)
+
 if __name__ == "__main__":
     main()
