@@ -80,7 +80,7 @@ class Settings(BaseSettings):
     enrich_model_version: str = Field(default="", description="Label stored per row; empty = derived from the model. A change re-embeds.")
     enrich_batch_size: int = Field(default=64, ge=1, description="Embedding batch size on CPU workers.")
     enrich_gpu_batch_size: int = Field(default=512, ge=1, description="Embedding batch size on GPU workers.")
-    enrich_max_tokens: int = Field(default=256, ge=8, description="Model window: text is truncated to this many tokens.")
+    enrich_max_tokens: int = Field(default=128, ge=8, description="Text is truncated to this many tokens (MiniLM was trained on 128).")
     enrich_dtype: Literal["auto", "float32", "bfloat16"] = "auto"
     enrich_torch_threads: int = Field(default=0, ge=0, description="Threads per CPU model worker; 0 = the node's cores.")
     enrich_topics_file: Path | None = Field(default=None, description="Topic catalog JSON; empty = the bundled one.")
