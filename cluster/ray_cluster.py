@@ -44,6 +44,9 @@ def ray_environment(temp_dir: Path, ports: RayPorts) -> dict[str, str]:
         "RAY_SERVE_ENABLE_HA_PROXY": "1",
         "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
         "RAY_SERVE_HAPROXY_METRICS_ENABLED": "0",
+        # Ray's default of 4 HAProxy threads fights the replicas for 2 cores; one thread cost
+        # 0.080 instead of 0.093 ms of CPU per request (tests/benchmarks/README.md).
+        "RAY_SERVE_HAPROXY_NBTHREAD": "1",
         "RAY_SERVE_HAPROXY_STATS_PORT": str(ports.haproxy_stats),
         "RAY_SERVE_HAPROXY_METRICS_PORT": str(ports.haproxy_metrics),
         # Per-cluster HAProxy files, so two clusters on one machine (tests beside `make run`)
