@@ -14,8 +14,12 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cluster.settings import Settings
+
+if TYPE_CHECKING:
+    import psutil
 
 NAMESPACE = "newsray"
 # Ray's session folders hold Unix sockets; a deep temp dir would overflow their 107-byte limit.
@@ -152,19 +156,26 @@ def stop_head(settings: Settings, timeout_s: float = 5.0) -> int:
     for proc in psutil.process_iter(attrs=["cmdline"]):
         if proc.pid != os.getpid() and any(temp_dir in part for part in (proc.info.get("cmdline") or [])):
             victims.append(proc)
-    for proc in victims:
+    terminate(victims, timeout_s)
+    return len(victims)
+
+
+def terminate(processes: list[psutil.Process], timeout_s: float) -> None:
+    """SIGTERM, a grace period, then SIGKILL for whatever is left; gone processes are fine."""
+    import psutil
+
+    for proc in processes:
         try:
             proc.terminate()
         except psutil.Error:
             pass
-    _, alive = psutil.wait_procs(victims, timeout=timeout_s)
+    _, alive = psutil.wait_procs(processes, timeout=timeout_s)
     for proc in alive:
         try:
             proc.kill()
         except psutil.Error:
             pass
     psutil.wait_procs(alive, timeout=5)
-    return len(victims)
 
 
 def client_environment() -> dict[str, str]:

@@ -236,21 +236,13 @@ def stop_leftovers(data_dir: Path, timeout_s: float = 10.0) -> None:
     environment, and no one else's has."""
     import psutil
 
+    from cluster.ray_cluster import terminate
+
     marker = f"NEWSRAY_DATA_DIR={data_dir}".encode()
     # Our own children (the uvicorn server) have the marker too, and are stopped by their owner.
     spared = {os.getpid(), *(child.pid for child in psutil.Process().children(recursive=True))}
     victims = [proc for proc in psutil.process_iter() if proc.pid not in spared and _environ_has(proc.pid, marker)]
-    for proc in victims:
-        try:
-            proc.terminate()
-        except psutil.Error:
-            pass
-    _, alive = psutil.wait_procs(victims, timeout=timeout_s)
-    for proc in alive:
-        try:
-            proc.kill()
-        except psutil.Error:
-            pass
+    terminate(victims, timeout_s)
     if victims:
         log(f"stopped {len(victims)} Ray process(es) left after stop_head")
 

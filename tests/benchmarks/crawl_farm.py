@@ -458,6 +458,8 @@ def stop_leftovers(data_dir: Path, timeout_s: float = 10.0) -> None:
     this run has our data dir in its environment, and no one else's has."""
     import psutil
 
+    from cluster.ray_cluster import terminate
+
     marker = f"NEWSRAY_DATA_DIR={data_dir}".encode()
     victims = []
     for proc in psutil.process_iter():
@@ -471,17 +473,7 @@ def stop_leftovers(data_dir: Path, timeout_s: float = 10.0) -> None:
         # Ray's processes only: the farm and Redis (same environment) have their own shutdown.
         if marker in environ and "--serve-farm" not in cmdline and "redis-server" not in cmdline:
             victims.append(proc)
-    for proc in victims:
-        try:
-            proc.terminate()
-        except psutil.Error:
-            pass
-    _, alive = psutil.wait_procs(victims, timeout=timeout_s)
-    for proc in alive:
-        try:
-            proc.kill()
-        except psutil.Error:
-            pass
+    terminate(victims, timeout_s)
 
 
 @contextmanager
