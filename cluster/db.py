@@ -120,12 +120,25 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await register_vector(conn)
 
 
-async def create_pool(database_url: str, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
-    """A pool whose connections know the pgvector type (migrations must have run)."""
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Nothing to undo: read-path connections never change session state."""
+
+
+async def create_pool(database_url: str, min_size: int = 1, max_size: int = 10, *,
+                      read_only_path: bool = False) -> asyncpg.Pool:
+    """A pool whose connections know the pgvector type (migrations must have run).
+
+    `read_only_path` skips asyncpg's reset on release (`pg_advisory_unlock_all(); CLOSE ALL;
+    UNLISTEN *; RESET ALL`, a second round trip for a one-query request). Only for code that
+    runs single statements and leaves no session state: the API's hot read paths. Measured on
+    2 cores: Serve went from 0.77x to 0.81-0.90x uvicorn's req/s at c=64
+    (tests/benchmarks/README.md). asyncpg still rolls back an open transaction first.
+    """
+    options: dict[str, object] = {"reset": _keep_session} if read_only_path else {}
     try:
         pool = await asyncpg.create_pool(
             database_url, min_size=min_size, max_size=max_size, init=_init_connection,
-            command_timeout=60, max_inactive_connection_lifetime=300,
+            command_timeout=60, max_inactive_connection_lifetime=300, **options,
         )
     except (OSError, asyncio.TimeoutError, asyncpg.PostgresError) as exc:
         raise StoreError(f"store: cannot connect to {mask_url(database_url)}: {exc}") from None
@@ -133,36 +146,53 @@ async def create_pool(database_url: str, min_size: int = 1, max_size: int = 10) 
     return pool
 
 
-# One pool per process and event loop: asyncpg pools are bound to the loop that made them, and
-# Ray actors, Serve replicas and the CLI each run their own.
-_pools: dict[int, asyncpg.Pool] = {}
-_pool_locks: dict[int, asyncio.Lock] = {}
+# One pool per kind, process and event loop: asyncpg pools are bound to the loop that made them,
+# and Ray actors, Serve replicas and the CLI each run their own.
+_pools: dict[tuple[bool, int], asyncpg.Pool] = {}
+_pool_locks: dict[tuple[bool, int], asyncio.Lock] = {}
 
 
-async def get_pool() -> asyncpg.Pool:
-    """The process-wide pool for the running loop, created on first use from settings."""
+async def _process_pool(read_only_path: bool) -> asyncpg.Pool:
     from cluster.settings import get_settings
 
-    key = id(asyncio.get_running_loop())
+    key = (read_only_path, id(asyncio.get_running_loop()))
     pool = _pools.get(key)
     if pool is not None:
         return pool
-    lock = _pool_locks.setdefault(key, asyncio.Lock())
-    async with lock:
+    async with _pool_locks.setdefault(key, asyncio.Lock()):
         pool = _pools.get(key)
         if pool is None:
             settings = get_settings()
             if not settings.database_url:
                 raise StoreError("store: NEWSRAY_DATABASE_URL is not set in this process (start with `newsray up`)")
-            pool = await create_pool(settings.database_url, settings.db_pool_min, settings.db_pool_max)
+            pool = await create_pool(settings.database_url, settings.db_pool_min, settings.db_pool_max,
+                                     read_only_path=read_only_path)
             _pools[key] = pool
     return pool
 
 
-async def close_pool() -> None:
-    pool = _pools.pop(id(asyncio.get_running_loop()), None)
+async def get_pool() -> asyncpg.Pool:
+    """The process-wide pool for the running loop, created on first use from settings."""
+    return await _process_pool(False)
+
+
+async def get_read_pool() -> asyncpg.Pool:
+    """The process-wide pool for single-statement reads that leave no session state."""
+    return await _process_pool(True)
+
+
+async def _close(read_only_path: bool) -> None:
+    pool = _pools.pop((read_only_path, id(asyncio.get_running_loop())), None)
     if pool is not None:
         await pool.close()
+
+
+async def close_pool() -> None:
+    await _close(False)
+
+
+async def close_read_pool() -> None:
+    await _close(True)
 
 
 # Errors that mean "the server went away", not "the query is wrong": worth retrying.

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import asyncpg
 import redis.asyncio as redis_async
 
-from cluster.db import get_pool
+from cluster.db import get_pool, get_read_pool
 from cluster.redis_client import get_redis
 
 logger = logging.getLogger("newsray.api")
@@ -31,6 +31,10 @@ REDIS_CHECK_TIMEOUT_S = 1.0
 
 @dataclass(frozen=True)
 class Backends:
+    # Hot read paths (lists, one article, sources, the page, /health): single statements with
+    # no session state, on a pool released without asyncpg's reset round trip.
+    read_pool: PoolProvider = field(default=get_read_pool)
+    # Everything else (writes, transactions, anything that may leave session state).
     pool: PoolProvider = field(default=get_pool)
     redis: RedisProvider = field(default=get_redis)
 
@@ -53,11 +57,12 @@ async def _ping_database(pool: asyncpg.Pool) -> None:
 
 
 async def check_database(backends: Backends) -> tuple[bool, PoolUsage]:
-    """Whether the database answers a round trip in time, and how busy the pool is."""
+    """Whether the database answers a round trip in time, and how busy the read pool (the one
+    serving the hot paths) is."""
     pool: asyncpg.Pool | None = None
     try:
         async with asyncio.timeout(DATABASE_CHECK_TIMEOUT_S):
-            pool = await backends.pool()
+            pool = await backends.read_pool()
             await _ping_database(pool)
         ok = True
     except Exception as exc:  # noqa: BLE001 - any failure means "not ok"; say why in the log

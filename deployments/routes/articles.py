@@ -30,7 +30,7 @@ async def fetch_page(
     backends: Backends, filters: ArticleFilter, limit: int, cursor: str | None
 ) -> ArticlePage:
     """One page from the store; a cursor it did not make is the client's error (422)."""
-    pool = await backends.pool()
+    pool = await backends.read_pool()
     # `?cursor=` (a form or a URL template with nothing filled in) means the first page.
     cursor = cursor or None
     try:
@@ -61,7 +61,7 @@ async def articles(
             responses={404: {"model": ErrorResponse}})
 async def article(request: Request, article_id: UUID) -> Article:
     backends: Backends = request.app.state.backends
-    found = await get_article(await backends.pool(), article_id)
+    found = await get_article(await backends.read_pool(), article_id)
     if found is None:
         raise ApiError(404, f"api: article {article_id} not found")
     return found

@@ -27,5 +27,5 @@ def source_out(source: Source) -> SourceOut:
 @router.get("", response_model=SourceList, summary="Sources and their health")
 async def sources(request: Request) -> SourceList:
     backends: Backends = request.app.state.backends
-    found = await list_sources(await backends.pool(), limit=MAX_SOURCES)
+    found = await list_sources(await backends.read_pool(), limit=MAX_SOURCES)
     return SourceList(items=[source_out(source) for source in found])

@@ -41,7 +41,7 @@ async def test_database_down_is_503(db: asyncpg.Pool, process_clients: None, clo
     async def unreachable_pool() -> asyncpg.Pool:
         return await create_pool(f"postgresql://newsray:hunter2@127.0.0.1:{closed_port}/newsray")
 
-    app = create_app(backends=Backends(pool=unreachable_pool))
+    app = create_app(backends=Backends(read_pool=unreachable_pool, pool=unreachable_pool))
     async with client_for(app) as http:
         response = await http.get("/health")
         assert response.status_code == 503

@@ -21,6 +21,7 @@ def test_defaults_follow_the_serving_fast_recipe() -> None:
     assert deployment.ray_actor_options == {"num_cpus": API_NUM_CPUS}
     config = deployment._deployment_config
     assert config.max_ongoing_requests == MAX_ONGOING_REQUESTS == 100
+    assert config.logging_config is not None
     assert config.logging_config["enable_access_log"] is False
     assert config.logging_config["log_level"] == "WARNING"
 
