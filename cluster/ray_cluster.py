@@ -34,9 +34,13 @@ class RayPorts:
     haproxy_metrics: int = 9101
 
 
+def _haproxy_dir(temp_dir: Path) -> Path:
+    return temp_dir / "haproxy"
+
+
 def ray_environment(temp_dir: Path, ports: RayPorts) -> dict[str, str]:
     """Variables for `ray start` and every process that talks to the cluster."""
-    haproxy_dir = temp_dir / "haproxy"
+    haproxy_dir = _haproxy_dir(temp_dir)
     return {
         "RAY_USAGE_STATS_ENABLED": "0",
         # Keeps every Ray listener on loopback when the node address is 127.0.0.1.
@@ -143,21 +147,32 @@ def start_head(
 
 
 def stop_head(settings: Settings, timeout_s: float = 5.0) -> int:
-    """Stop the Ray processes of this data dir's head (found by temp dir), and only those:
-    `ray stop` would also kill any other cluster on the machine, such as a test run's.
+    """Stop the Ray processes of this data dir's head, and only those: `ray stop` would also
+    kill any other cluster on the machine, such as a test run's.
 
-    Ray's daemons take many seconds over a graceful exit and hold nothing durable (PostgreSQL
-    does), so after a short grace period they are killed.
+    A process is ours when its command line names our temp dir or its environment carries the
+    HAProxy config path that `start_head` gave `ray start` (every Ray process inherits it):
+    Ray's agents rename themselves (ray::DashboardAgent, ray::RuntimeEnvAgent) and their new
+    command lines name nothing of ours. Ray's daemons take many seconds over a graceful exit
+    and hold nothing durable (PostgreSQL does), so after a short grace period they are killed.
     """
     import psutil
 
-    temp_dir = str(ray_temp_dir(settings))
-    victims = []
-    for proc in psutil.process_iter(attrs=["cmdline"]):
-        if proc.pid != os.getpid() and any(temp_dir in part for part in (proc.info.get("cmdline") or [])):
-            victims.append(proc)
+    temp_dir = ray_temp_dir(settings)
+    marker = f"RAY_SERVE_HAPROXY_CONFIG_FILE_LOC={_haproxy_dir(temp_dir) / 'haproxy.cfg'}".encode()
+    victims = [proc for proc in psutil.process_iter(attrs=["cmdline"])
+               if proc.pid != os.getpid() and _belongs_to_head(proc, str(temp_dir), marker)]
     terminate(victims, timeout_s)
     return len(victims)
+
+
+def _belongs_to_head(proc: psutil.Process, temp_dir: str, marker: bytes) -> bool:
+    if any(temp_dir in part for part in (proc.info.get("cmdline") or [])):
+        return True
+    try:  # another user's process, or one that just exited: not ours to stop
+        return marker in Path(f"/proc/{proc.pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return False
 
 
 def terminate(processes: list[psutil.Process], timeout_s: float) -> None:

@@ -220,7 +220,6 @@ def serve_server(settings: Any, env: dict[str, str], dashboard: bool, head_env: 
         if ray.is_initialized():
             ray.shutdown()
         stop_head(settings)
-        stop_leftovers(settings.resolved_data_dir)
 
 
 def _environ_has(pid: int, marker: bytes) -> bool:
@@ -228,23 +227,6 @@ def _environ_has(pid: int, marker: bytes) -> bool:
         return marker in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
     except OSError:
         return False
-
-
-def stop_leftovers(data_dir: Path, timeout_s: float = 10.0) -> None:
-    """Ray's agents rename themselves (ray::DashboardAgent) and so escape stop_head's command
-    line match for a minute or two; every process of this run has our data dir in its
-    environment, and no one else's has."""
-    import psutil
-
-    from cluster.ray_cluster import terminate
-
-    marker = f"NEWSRAY_DATA_DIR={data_dir}".encode()
-    # Our own children (the uvicorn server) have the marker too, and are stopped by their owner.
-    spared = {os.getpid(), *(child.pid for child in psutil.Process().children(recursive=True))}
-    victims = [proc for proc in psutil.process_iter() if proc.pid not in spared and _environ_has(proc.pid, marker)]
-    terminate(victims, timeout_s)
-    if victims:
-        log(f"stopped {len(victims)} Ray process(es) left after stop_head")
 
 
 def wait_for_quiet(max_wait_s: float, busy_percent: float = 35.0) -> float:

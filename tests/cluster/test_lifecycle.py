@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 from tests.conftest import free_port
@@ -45,6 +46,20 @@ class Operator:
     def run(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         return subprocess.run([NEWSRAY, *args], env=self.env, capture_output=True, text=True, timeout=timeout,
                               stdin=subprocess.DEVNULL)
+
+    def leftover_processes(self) -> list[str]:
+        """Processes started for this data dir (they all inherit NEWSRAY_DATA_DIR) still alive."""
+        marker = f"NEWSRAY_DATA_DIR={self.data_dir}".encode()
+        found = []
+        for proc in psutil.process_iter(attrs=["cmdline"]):
+            try:
+                environ = Path(f"/proc/{proc.pid}/environ").read_bytes().split(b"\0")
+                alive = proc.status() != psutil.STATUS_ZOMBIE
+            except (OSError, psutil.Error):  # gone meanwhile
+                continue
+            if marker in environ and alive:
+                found.append(f"{proc.pid}: {' '.join(proc.info['cmdline'] or [])[:120]}")
+        return found
 
     def get(self, path: str) -> httpx.Response:
         return httpx.get(self.base + path, timeout=10, trust_env=False)
@@ -121,6 +136,8 @@ def test_demo_up_crawl_down_up_keeps_every_article(operator: Operator) -> None:
     with pytest.raises(httpx.HTTPError):
         operator.get("/health")
     assert operator.run("status", timeout=120).returncode == 1
+    # Nothing `up` started outlives `down`, including Ray's agents that rename themselves.
+    assert operator.leftover_processes() == []
 
     restarted = operator.run("up", "--demo")
     assert restarted.returncode == 0, restarted.stdout + restarted.stderr
