@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from cluster.store.error_logs import ErrorLog
 from deployments.schemas import SourceHealth
 
 LANGUAGE = re.compile(r"^[a-z]{2,3}$")
@@ -296,19 +297,6 @@ class AdminSourceList(BaseModel):
     failing: int
 
 
-class ErrorLogOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: int
-    occurred_at: datetime
-    method: str
-    path: str
-    status: int
-    error_type: str
-    message: str
-    user_id: uuid.UUID | None
-    request_id: str | None
-
-
 class ErrorLogList(BaseModel):
-    items: list[ErrorLogOut]
+    # The store's record is the wire format as it is: nothing in it is internal.
+    items: list[ErrorLog]

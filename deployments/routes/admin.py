@@ -13,7 +13,7 @@ from cluster.store import users as user_store
 from cluster.store.sources import list_sources
 from cluster.store.users import User
 from deployments.account_schemas import (
-    AdminSourceList, AdminSourceOut, AdminUserList, AdminUserOut, ErrorLogList, ErrorLogOut,
+    AdminSourceList, AdminSourceOut, AdminUserList, AdminUserOut, ErrorLogList,
 )
 from deployments.auth.accounts import revoke_everything
 from deployments.auth.dependencies import AdminUser, AuthError, Context, Pool
@@ -84,4 +84,4 @@ async def recent_errors(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     before_id: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="Older than this error id.")] = None,
 ) -> ErrorLogList:
-    return ErrorLogList(items=[ErrorLogOut.model_validate(e) for e in await error_store.recent_errors(pool, limit, before_id)])
+    return ErrorLogList(items=await error_store.recent_errors(pool, limit, before_id))

@@ -131,16 +131,24 @@ async def confirm_totp(request: Request, body: CodeIn, principal: CurrentUser, p
     return BackupCodesOut(backup_codes=await issue_backup_codes(context, pool, user.id))
 
 
-@router.post("/mfa/totp/disable", status_code=204, summary="Turn MFA off (needs a valid code)",
-             responses=errors(409))
-async def disable_totp(request: Request, body: CodeIn, principal: CurrentUser, pool: Pool,
-                       context: Context) -> Response:
+async def _user_proving_mfa(request: Request, body: CodeIn, principal: Principal, pool: Pool,
+                            context: AuthContext) -> User:
+    """The caller's account, once they have proved MFA with a current TOTP or backup code
+    (rate-limited like a login): what turning MFA off or replacing the codes requires."""
     user = await me_user(pool, principal)
     if not user.mfa_enabled:
         raise AuthError(409, "auth: MFA is not on")
     await _mfa_limit(request, context, user)
     if await check_code(context, pool, user, body.code) == "wrong":
         raise AuthError(403, "auth: wrong code")
+    return user
+
+
+@router.post("/mfa/totp/disable", status_code=204, summary="Turn MFA off (needs a valid code)",
+             responses=errors(409))
+async def disable_totp(request: Request, body: CodeIn, principal: CurrentUser, pool: Pool,
+                       context: Context) -> Response:
+    user = await _user_proving_mfa(request, body, principal, pool, context)
     await user_store.disable_totp(pool, user.id)
     return Response(status_code=204)
 
@@ -149,12 +157,7 @@ async def disable_totp(request: Request, body: CodeIn, principal: CurrentUser, p
              responses=errors(409))
 async def regenerate_backup_codes(request: Request, body: CodeIn, principal: CurrentUser, pool: Pool,
                                   context: Context) -> BackupCodesOut:
-    user = await me_user(pool, principal)
-    if not user.mfa_enabled:
-        raise AuthError(409, "auth: MFA is not on")
-    await _mfa_limit(request, context, user)
-    if await check_code(context, pool, user, body.code) == "wrong":
-        raise AuthError(403, "auth: wrong code")
+    user = await _user_proving_mfa(request, body, principal, pool, context)
     return BackupCodesOut(backup_codes=await issue_backup_codes(context, pool, user.id))
 
 
