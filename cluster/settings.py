@@ -6,6 +6,7 @@ to guess which of twenty values was wrong.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 import secrets
@@ -32,6 +33,16 @@ MIN_SECRET_ENTROPY_BITS = 128
 class SettingsError(ValueError):
     """Raised when the environment does not describe a valid configuration."""
 
+
+
+def comma_list(value: str) -> tuple[str, ...]:
+    """A comma-separated setting's items, stripped, empty ones dropped."""
+    return tuple(filter(None, (part.strip() for part in value.split(","))))
+
+
+def parse_networks(value: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """A comma-separated list of networks (`10.0.0.0/8, ::1`); ValueError names a bad entry."""
+    return tuple(ipaddress.ip_network(item, strict=False) for item in comma_list(value))
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
@@ -116,10 +127,7 @@ class Settings(BaseSettings):
     @field_validator("crawl_allowed_networks")
     @classmethod
     def _networks(cls, value: str) -> str:
-        import ipaddress
-
-        for item in filter(None, (part.strip() for part in value.split(","))):
-            ipaddress.ip_network(item, strict=False)
+        parse_networks(value)  # refuse a malformed entry at start-up, naming the variable
         return value
 
     @property
@@ -128,7 +136,7 @@ class Settings(BaseSettings):
 
     @property
     def allowed_networks(self) -> tuple[str, ...]:
-        return tuple(filter(None, (part.strip() for part in self.crawl_allowed_networks.split(","))))
+        return comma_list(self.crawl_allowed_networks)
 
     @property
     def resolved_data_dir(self) -> Path:

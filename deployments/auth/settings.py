@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from cluster.settings import ENV_PREFIX, SettingsError
+from cluster.settings import ENV_PREFIX, SettingsError, comma_list, parse_networks
 
 SLUG = r"^[a-z0-9][a-z0-9_-]{0,31}$"
 
@@ -60,8 +60,7 @@ class AuthSettings(BaseSettings):
     @field_validator("trusted_proxies")
     @classmethod
     def _networks(cls, value: str) -> str:
-        for item in filter(None, (part.strip() for part in value.split(","))):
-            ipaddress.ip_network(item, strict=False)
+        parse_networks(value)
         return value
 
     @field_validator("oidc_issuer")
@@ -75,7 +74,7 @@ class AuthSettings(BaseSettings):
     @field_validator("cors_origins")
     @classmethod
     def _origins(cls, value: str) -> str:
-        for origin in filter(None, (part.strip() for part in value.split(","))):
+        for origin in comma_list(value):
             if origin == "*":
                 raise ValueError("'*' is not allowed: list the origins (credentials are involved)")
             if not origin.startswith(("https://", "http://")):
@@ -84,12 +83,11 @@ class AuthSettings(BaseSettings):
 
     @property
     def trusted_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-        return tuple(ipaddress.ip_network(part.strip(), strict=False)
-                     for part in self.trusted_proxies.split(",") if part.strip())
+        return parse_networks(self.trusted_proxies)
 
     @property
     def cors_origin_list(self) -> list[str]:
-        return [part.strip().rstrip("/") for part in self.cors_origins.split(",") if part.strip()]
+        return [origin.rstrip("/") for origin in comma_list(self.cors_origins)]
 
 
 def load_auth_settings(**overrides: object) -> AuthSettings:
