@@ -15,6 +15,9 @@ SERVE_DEPLOY = "deployments.app:deploy"
 DISCOVER_FEED = "actors.discover:discover_url"
 FETCH_POLICY = "actors.crawl:fetch_policy"
 SERVE_APP_NAME = "newsray"
+# The embedding model of the enrichment job, which the API's query encoder must share.
+EMBEDDER = "jobs.enrichment.embed:Embedder"
+EMBED_MODEL_VERSION = "jobs.enrichment.embed:model_version"
 
 
 def load(path: str) -> Any:

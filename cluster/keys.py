@@ -1,5 +1,7 @@
 """Redis key names and pub/sub channels, in one place so every process agrees on them."""
 
+import hashlib
+
 PREFIX = "newsray:"
 # Published with the JSON list of new article ids after every crawl that stored some.
 CHANNEL_NEW_ARTICLES = f"{PREFIX}articles:new"
@@ -23,3 +25,13 @@ def api_usage_key(user_id: str, window: int) -> str:
 # change, account deletion); access tokens are stateless, so this is how they die early.
 def tokens_not_before_key(user_id: str) -> str:
     return f"{PREFIX}auth:nbf:{user_id}"
+
+
+# Search (issue 4): a query's embedding, per model version and normalized query text, so a
+# repeated search costs no model call. Hashed: the key stays short whatever the query.
+QUERY_EMBEDDING_PREFIX = f"{PREFIX}qvec:"
+
+
+def query_embedding_key(model_version: str, query: str) -> str:
+    digest = hashlib.sha256(f"{model_version}\x00{query}".encode()).hexdigest()
+    return f"{QUERY_EMBEDDING_PREFIX}{digest}"

@@ -22,12 +22,15 @@ from cluster.redis_client import close_redis
 from deployments.auth.install import install_auth
 from deployments.backends import Backends
 from deployments.errors import JsonErrorRoute, install_error_handlers
-from deployments.routes import articles, health, pages, sources, websub
+from deployments.query_vectors import QueryVectors
+from deployments.routes import articles, health, pages, search, sources, stories, topics, websub
 from deployments.web import static_files, web_dir
 
 DESCRIPTION = """\
 The newsray reader API. Lists are newest first and paginated with an opaque `cursor`
 (pass back `next_cursor`). Every error is JSON: `{"error": {"status", "message", "details"?}}`.
+Similar articles, stories, semantic search and topics come from the enrichment job
+(`python -m jobs.enrich`): before it has run they are empty, or 503 for semantic search.
 """
 
 
@@ -55,12 +58,17 @@ def create_app(*, backends: Backends | None = None, web_directory: Path | None =
     # Routes added later on app itself (tests, future modules) get the same JSON 500s.
     app.router.route_class = JsonErrorRoute
     app.state.backends = backends or Backends()
+    app.state.query_vectors = QueryVectors(app.state.backends)
+    app.state.topic_counts = topics.counts_cache()
     app.state.started_at = time.monotonic()
     directory = web_directory or web_dir()
     app.state.web_dir = directory
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(articles.router)
+    app.include_router(stories.router)
+    app.include_router(search.router)
+    app.include_router(topics.router)
     app.include_router(sources.router)
     app.include_router(pages.router)
     install_auth(app)  # accounts: /api/v1/auth, /me, /admin, auth and security-header middleware

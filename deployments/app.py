@@ -5,7 +5,8 @@
 
 The recipe is DESIGN.md's "Serving fast": HAProxy in front (flags in the environment of
 `ray start`, see cluster.ray_cluster), two light replicas that each take 100 requests at
-once, and no access log.
+once, and no access log. Beside the ingress, one QueryEncoder replica holds the embedding
+model for semantic search; the Api reaches it through a handle.
 """
 
 from __future__ import annotations
@@ -15,10 +16,15 @@ from collections.abc import Mapping
 from typing import cast
 
 import httpx
+from fastapi import FastAPI
 from ray import serve
 from ray.serve import Application, Deployment
+from ray.serve.handle import DeploymentHandle
 
 from deployments.api import create_app
+from deployments.backends import Backends
+from deployments.query_encoder import QUERY_ENCODER_NUM_CPUS, QueryEncoder
+from deployments.query_encoding import handle_encoder
 
 APP_NAME = "newsray"
 ROUTE_PREFIX = "/"
@@ -32,8 +38,9 @@ DEFAULT_DEPLOY_TIMEOUT_S = 180.0
 HEALTH_POLL_INTERVAL_S = 0.25
 
 
-# The builder (not a built app) goes to serve.ingress: each replica builds its own FastAPI
-# app when it starts, so importing this module builds nothing and pickles no app.
+# No app is given to serve.ingress: each replica builds its own FastAPI app when it starts
+# (__serve_build_asgi_app__, after the constructor got its handles), so importing this module
+# builds nothing and pickles no app.
 @serve.deployment(
     name="Api",
     num_replicas=DEFAULT_NUM_REPLICAS,
@@ -42,10 +49,19 @@ HEALTH_POLL_INTERVAL_S = 0.25
     # A log line per request costs more CPU than the request itself at these rates.
     logging_config={"enable_access_log": False, "log_level": "WARNING"},
 )
-@serve.ingress(create_app)
+@serve.ingress()
 class Api:
     """The HTTP ingress: the REST API, /health and the web pages, reading the store directly
-    (a DeploymentHandle hop would cost ~1.8 ms of CPU per request on the hot paths)."""
+    (a DeploymentHandle hop would cost ~1.8 ms of CPU per request on the hot paths). Only a
+    search query that Redis has no vector for goes to the QueryEncoder."""
+
+    def __init__(self, query_encoder: DeploymentHandle | None = None) -> None:
+        self._query_encoder = query_encoder
+
+    def __serve_build_asgi_app__(self) -> FastAPI:
+        if self._query_encoder is None:  # bound alone: the model loads in this replica
+            return create_app()
+        return create_app(backends=Backends(encode_query=handle_encoder(self._query_encoder)))
 
 
 def _num_replicas(value: object) -> int:
@@ -64,22 +80,29 @@ def _env_vars(value: object) -> dict[str, str]:
     return {str(key): str(item) for key, item in value.items()}
 
 
+def _with_env(deployment: Deployment, num_cpus: float, env: dict[str, str] | None,
+              **options: object) -> Deployment:
+    if env:
+        options["ray_actor_options"] = {"num_cpus": num_cpus, "runtime_env": {"env_vars": env}}
+    return deployment.options(**options) if options else deployment  # type: ignore[arg-type]
+
+
 def build_app(args: Mapping[str, object] | None = None) -> Application:
-    """The newsray Serve application.
+    """The newsray Serve application: the Api ingress, given a handle to the QueryEncoder.
 
     args (from a Serve config's `args:` or a caller): `num_replicas` overrides the ingress's
-    replica count; `env` (a mapping) becomes the replicas' environment variables, e.g. the
-    NEWSRAY_DATABASE_URL of external services.
+    replica count; `env` (a mapping) becomes every replica's environment variables, e.g. the
+    NEWSRAY_DATABASE_URL of external services or the NEWSRAY_ENRICH_MODEL the articles were
+    embedded with.
     """
     args = args or {}
-    options: dict[str, object] = {}
+    env = _env_vars(args["env"]) if args.get("env") else None
+    api_options: dict[str, object] = {}
     if "num_replicas" in args:
-        options["num_replicas"] = _num_replicas(args["num_replicas"])
-    if args.get("env"):
-        options["ray_actor_options"] = {"num_cpus": API_NUM_CPUS, "runtime_env": {"env_vars": _env_vars(args["env"])}}
-    # The decorators turned the class into a Deployment; type checkers still see the class.
-    deployment = cast(Deployment, Api)
-    return (deployment.options(**options) if options else deployment).bind()  # type: ignore[arg-type]
+        api_options["num_replicas"] = _num_replicas(args["num_replicas"])
+    # The decorators turned the classes into Deployments; type checkers still see the classes.
+    encoder = _with_env(cast(Deployment, QueryEncoder), QUERY_ENCODER_NUM_CPUS, env).bind()
+    return _with_env(cast(Deployment, Api), API_NUM_CPUS, env, **api_options).bind(encoder)
 
 
 def wait_until_healthy(url: str, timeout_s: float) -> None:

@@ -1,4 +1,4 @@
-"""How the API reaches PostgreSQL and Redis: the process-wide clients by default.
+"""How the API reaches PostgreSQL, Redis and the query encoder: process-wide clients by default.
 
 Routes read the store directly in the ingress (no DeploymentHandle hop: DESIGN.md measured a
 hop at ~1.8 ms of CPU and a third of the throughput). The providers are injectable so tests
@@ -17,6 +17,7 @@ import redis.asyncio as redis_async
 
 from cluster.db import get_pool, get_read_pool
 from cluster.redis_client import get_redis
+from deployments.query_encoding import EncodeQuery, in_process_encoder
 
 logger = logging.getLogger("newsray.api")
 
@@ -37,6 +38,9 @@ class Backends:
     # Everything else (writes, transactions, anything that may leave session state).
     pool: PoolProvider = field(default=get_pool)
     redis: RedisProvider = field(default=get_redis)
+    # A search query's embedding. In-process by default (the model loads on the first semantic
+    # search); the Serve app passes its QueryEncoder deployment's handle instead.
+    encode_query: EncodeQuery = field(default=in_process_encoder())
 
 
 @dataclass(frozen=True)

@@ -102,3 +102,54 @@ class ErrorResponse(BaseModel):
     """Every error the API returns, whatever its status."""
 
     error: ErrorBody
+
+
+class StoryArticle(_FromStore):
+    """An article in a story, a similarity or a search result, with what enrichment found."""
+
+    id: UUID
+    source_id: int
+    source_title: str | None
+    title: str
+    url: str | None
+    published_at: datetime
+    language: str | None
+    summary: str | None = Field(description="The enrichment's summary where there is one, else the feed's.")
+    topics: list[str] = Field(description="Topic keys (see /api/v1/topics); empty before enrichment.")
+    story_id: UUID | None = Field(description="Articles with one story_id report one event; null before enrichment.")
+    sentiment: float | None = Field(description="VADER compound score in [-1, 1]; null where the language has none.")
+
+
+class ScoredArticle(StoryArticle):
+    score: float = Field(description="Higher is better: cosine similarity (similar, semantic search), "
+                                     "ts_rank_cd (text search), reciprocal rank fusion (hybrid search).")
+
+
+class SimilarArticles(BaseModel):
+    article_id: UUID
+    status: Literal["ok", "not_enriched"] = Field(
+        description="`not_enriched`: the article has no embedding yet, so `items` is empty; ask again later.")
+    items: list[ScoredArticle]
+
+
+class Story(BaseModel):
+    story_id: UUID
+    items: list[StoryArticle] = Field(description="The story's articles, oldest first.")
+
+
+class SearchResults(BaseModel):
+    query: str = Field(description="The query as searched (spaces folded).")
+    mode: Literal["semantic", "text", "hybrid"] = Field(description="The mode that produced `items`.")
+    fallback_reason: str | None = Field(
+        description="Set when a hybrid search fell back to text only: why semantic search was unavailable.")
+    items: list[ScoredArticle]
+
+
+class TopicCount(BaseModel):
+    key: str = Field(description="Pass as `topic` to /api/v1/articles and /api/v1/search.")
+    names: dict[str, str] = Field(description="Display names by language; empty for a topic no longer in the catalog.")
+    count: int = Field(description="Enriched articles with this topic.")
+
+
+class TopicList(BaseModel):
+    items: list[TopicCount]

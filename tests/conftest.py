@@ -55,6 +55,10 @@ class SessionServices:
             "NEWSRAY_DATA_DIR": str(self.data_dir),
             "NEWSRAY_CRAWL_ALLOWED_NETWORKS": TEST_ALLOWED_NETWORKS,
             "NEWSRAY_LOAD_DEFAULT_SOURCES": "false",
+            # Crawl tests' schedulers leave articles alone; the enrichment trigger's tests turn it on.
+            "NEWSRAY_ENRICH_AUTO": "false",
+            # Every test client is one address; the limit's own test sets a small one.
+            "NEWSRAY_ANONYMOUS_SEARCH_LIMIT": "1000000",
         }
 
 

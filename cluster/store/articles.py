@@ -12,6 +12,8 @@ from datetime import datetime, timezone
 
 import asyncpg
 
+from cluster.store.enrichment import topic_filter_sql
+
 # Categories travel as one string per article: unnest() would flatten a text[][] parameter.
 _CATEGORY_SEPARATOR = "\x1f"
 
@@ -80,6 +82,7 @@ class ArticleFilter:
     language: str | None = None
     query: str | None = None
     since: datetime | None = None
+    topics: tuple[str, ...] = ()  # any of them (enrichment topics)
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +225,8 @@ async def list_articles(
         conditions.append(f"a.search @@ websearch_to_tsquery('simple', {param(filters.query)})")
     if filters.since is not None:
         conditions.append(f"a.published_at >= {param(filters.since)}")
+    if filters.topics:
+        conditions.append(topic_filter_sql(param(list(filters.topics))))
     if cursor is not None:
         published_at, article_id = decode_cursor(cursor)
         conditions.append(f"(a.published_at, a.id) < ({param(published_at)}, {param(article_id)})")

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -24,6 +25,12 @@ STORY_LOCK_KEY = 0x656E72696368  # "enrich"
 # Held for a whole scheduler micro-batch, so ticks never pile up runs.
 MICRO_BATCH_LOCK_KEY = 0x656E72696368 + 1
 RRF_K = 60  # reciprocal rank fusion constant (Cormack et al.); dampens the top ranks' weight
+# An HNSW scan yields at most hnsw.ef_search rows (pgvector's default 40, its maximum 1000): the
+# read queries raise it to what they need, and filtered ones (topics, a model version among
+# others) to this many times that, since the filter drops candidates after the scan.
+HNSW_DEFAULT_EF_SEARCH = 40
+HNSW_MAX_EF_SEARCH = 1000
+FILTERED_KNN_FACTOR = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +108,8 @@ class Enrichment:
 
 @dataclass(frozen=True, slots=True)
 class ArticleHit:
-    """An article in a similarity, story or search result; `score` is higher for better hits."""
+    """An article in a similarity, story or search result; `score` is higher for better hits.
+    The enrichment fields are empty/None for an article not enriched yet (text search)."""
 
     id: uuid.UUID
     source_id: int
@@ -112,11 +120,15 @@ class ArticleHit:
     language: str | None
     summary: str | None
     score: float
+    topics: list[str]
+    story_id: uuid.UUID | None
+    sentiment: float | None
 
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> "ArticleHit":
         return cls(row["id"], row["source_id"], row["source_title"], row["title"], row["url"],
-                   row["published_at"], row["language"], row["summary"], float(row["score"]))
+                   row["published_at"], row["language"], row["summary"], float(row["score"]),
+                   list(row["topics"]), row["story_id"], row["sentiment"])
 
 
 # --- what is pending ---------------------------------------------------------------------------
@@ -331,7 +343,8 @@ async def ensure_vector_index(conn: Conn, dims: int) -> None:
 
 _HIT_COLUMNS = """
     a.id, a.source_id, s.title AS source_title, a.title, a.url, a.published_at,
-    coalesce(a.language, e.language) AS language, coalesce(e.summary, a.summary) AS summary
+    coalesce(a.language, e.language) AS language, coalesce(e.summary, a.summary) AS summary,
+    coalesce(e.topics, '{}') AS topics, e.story_id, e.sentiment
 """
 
 
@@ -359,6 +372,25 @@ async def latest_model_version(conn: Conn) -> str | None:
     return await conn.fetchval("SELECT model_version FROM article_enrichment ORDER BY enriched_at DESC LIMIT 1")
 
 
+@asynccontextmanager
+async def _knn_scope(conn: Conn, candidates: int) -> AsyncIterator[asyncpg.Connection]:
+    """A connection whose HNSW scans yield `candidates` rows, inside a transaction: SET LOCAL
+    dies with it, so a pool released without asyncpg's reset (the read pool) keeps nothing."""
+    ef_search = max(HNSW_DEFAULT_EF_SEARCH, min(HNSW_MAX_EF_SEARCH, int(candidates)))
+    statement = f"SET LOCAL hnsw.ef_search = {ef_search}"
+    if isinstance(conn, asyncpg.Pool):
+        async with conn.acquire() as connection, connection.transaction():
+            await connection.execute(statement)
+            yield connection
+    elif conn.is_in_transaction():
+        await conn.execute(statement)
+        yield conn
+    else:
+        async with conn.transaction():
+            await conn.execute(statement)
+            yield conn
+
+
 async def similar_articles(conn: Conn, article_id: uuid.UUID, limit: int = 10,
                            exclude_same_story: bool = False) -> list[ArticleHit]:
     """Nearest articles by embedding (cosine), same model only; [] when the article has none."""
@@ -374,29 +406,44 @@ async def similar_articles(conn: Conn, article_id: uuid.UUID, limit: int = 10,
     params: list[object] = [Vector(vector), anchor["model_version"], article_id, limit]
     if exclude_same_story:
         params.append(anchor["story_id"])
-    rows = await conn.fetch(
-        f"""
-        SELECT {_HIT_COLUMNS}, 1 - (e.embedding::vector({dims}) <=> $1::vector({dims})) AS score
-        FROM article_enrichment e JOIN articles a ON a.id = e.article_id JOIN sources s ON s.id = a.source_id
-        WHERE vector_dims(e.embedding) = {dims} AND e.model_version = $2 AND e.article_id <> $3 {story_filter}
-        ORDER BY e.embedding::vector({dims}) <=> $1::vector({dims})
-        LIMIT $4
-        """,
-        *params,
-    )
+    async with _knn_scope(conn, (limit + 1) * FILTERED_KNN_FACTOR if exclude_same_story else limit + 1) as knn:
+        rows = await knn.fetch(
+            f"""
+            SELECT {_HIT_COLUMNS}, 1 - (e.embedding::vector({dims}) <=> $1::vector({dims})) AS score
+            FROM article_enrichment e JOIN articles a ON a.id = e.article_id JOIN sources s ON s.id = a.source_id
+            WHERE vector_dims(e.embedding) = {dims} AND e.model_version = $2 AND e.article_id <> $3 {story_filter}
+            ORDER BY e.embedding::vector({dims}) <=> $1::vector({dims})
+            LIMIT $4
+            """,
+            *params,
+        )
     return [ArticleHit.from_row(row) for row in rows]
 
 
-async def story_articles(conn: Conn, story_id: uuid.UUID) -> list[ArticleHit]:
-    """Every article of a story, oldest first (the first report leads); score is 1."""
+async def has_embedding(conn: Conn, article_id: uuid.UUID) -> bool | None:
+    """Whether the article has an embedding to look for neighbours with; None when there is no
+    such article. Tells "not enriched yet" from "unknown" where similar_articles says [] to both."""
+    row = await conn.fetchrow(
+        """
+        SELECT e.embedding IS NOT NULL AS embedded
+        FROM articles a LEFT JOIN article_enrichment e ON e.article_id = a.id WHERE a.id = $1
+        """,
+        article_id,
+    )
+    return None if row is None else bool(row["embedded"])
+
+
+async def story_articles(conn: Conn, story_id: uuid.UUID, limit: int | None = None) -> list[ArticleHit]:
+    """Every article of a story (at most `limit`), oldest first (the first report leads); score is 1."""
     rows = await conn.fetch(
         f"""
         SELECT {_HIT_COLUMNS}, 1.0 AS score
         FROM article_enrichment e JOIN articles a ON a.id = e.article_id JOIN sources s ON s.id = a.source_id
         WHERE e.story_id = $1
         ORDER BY a.published_at, a.id
+        LIMIT $2
         """,
-        story_id,
+        story_id, limit,
     )
     return [ArticleHit.from_row(row) for row in rows]
 
@@ -411,16 +458,17 @@ async def semantic_search(conn: Conn, query_embedding: np.ndarray | Sequence[flo
     if topics:
         params.append(list(topics))
         topic_sql = f"AND e.topics && ${len(params)}::text[]"
-    rows = await conn.fetch(
-        f"""
-        SELECT {_HIT_COLUMNS}, 1 - (e.embedding::vector({dims}) <=> $1::vector({dims})) AS score
-        FROM article_enrichment e JOIN articles a ON a.id = e.article_id JOIN sources s ON s.id = a.source_id
-        WHERE vector_dims(e.embedding) = {dims} AND e.model_version = $2 {topic_sql}
-        ORDER BY e.embedding::vector({dims}) <=> $1::vector({dims})
-        LIMIT $3
-        """,
-        *params,
-    )
+    async with _knn_scope(conn, limit * FILTERED_KNN_FACTOR if topics else limit) as knn:
+        rows = await knn.fetch(
+            f"""
+            SELECT {_HIT_COLUMNS}, 1 - (e.embedding::vector({dims}) <=> $1::vector({dims})) AS score
+            FROM article_enrichment e JOIN articles a ON a.id = e.article_id JOIN sources s ON s.id = a.source_id
+            WHERE vector_dims(e.embedding) = {dims} AND e.model_version = $2 {topic_sql}
+            ORDER BY e.embedding::vector({dims}) <=> $1::vector({dims})
+            LIMIT $3
+            """,
+            *params,
+        )
     return [ArticleHit.from_row(row) for row in rows]
 
 
@@ -459,37 +507,38 @@ async def hybrid_search(conn: Conn, query: str, query_embedding: np.ndarray | Se
     if topics:
         params.append(list(topics))
         topic_sql = f"AND {topic_filter_sql(f'${len(params)}')}"
-    rows = await conn.fetch(
-        f"""
-        WITH semantic AS (
-            SELECT id, row_number() OVER (ORDER BY distance, id) AS rank FROM (
-                SELECT e.article_id AS id, e.embedding::vector({dims}) <=> $2::vector({dims}) AS distance
-                FROM article_enrichment e JOIN articles a ON a.id = e.article_id
-                WHERE vector_dims(e.embedding) = {dims} AND e.model_version = $3 {topic_sql}
-                ORDER BY e.embedding::vector({dims}) <=> $2::vector({dims})
-                LIMIT $4
-            ) nearest
-        ), lexical AS (
-            SELECT id, row_number() OVER (ORDER BY relevance DESC, id) AS rank FROM (
-                SELECT a.id, ts_rank_cd(a.search, q) AS relevance
-                FROM articles a, websearch_to_tsquery('simple', $1) AS q
-                WHERE a.search @@ q {topic_sql}
-                ORDER BY relevance DESC
-                LIMIT $4
-            ) matching
-        ), fused AS (
-            SELECT coalesce(semantic.id, lexical.id) AS id,
-                   coalesce(1.0 / ({RRF_K} + semantic.rank), 0) + coalesce(1.0 / ({RRF_K} + lexical.rank), 0) AS score
-            FROM semantic FULL OUTER JOIN lexical ON lexical.id = semantic.id
+    async with _knn_scope(conn, candidates * FILTERED_KNN_FACTOR if topics else candidates) as knn:
+        rows = await knn.fetch(
+            f"""
+            WITH semantic AS (
+                SELECT id, row_number() OVER (ORDER BY distance, id) AS rank FROM (
+                    SELECT e.article_id AS id, e.embedding::vector({dims}) <=> $2::vector({dims}) AS distance
+                    FROM article_enrichment e JOIN articles a ON a.id = e.article_id
+                    WHERE vector_dims(e.embedding) = {dims} AND e.model_version = $3 {topic_sql}
+                    ORDER BY e.embedding::vector({dims}) <=> $2::vector({dims})
+                    LIMIT $4
+                ) nearest
+            ), lexical AS (
+                SELECT id, row_number() OVER (ORDER BY relevance DESC, id) AS rank FROM (
+                    SELECT a.id, ts_rank_cd(a.search, q) AS relevance
+                    FROM articles a, websearch_to_tsquery('simple', $1) AS q
+                    WHERE a.search @@ q {topic_sql}
+                    ORDER BY relevance DESC
+                    LIMIT $4
+                ) matching
+            ), fused AS (
+                SELECT coalesce(semantic.id, lexical.id) AS id,
+                       coalesce(1.0 / ({RRF_K} + semantic.rank), 0) + coalesce(1.0 / ({RRF_K} + lexical.rank), 0) AS score
+                FROM semantic FULL OUTER JOIN lexical ON lexical.id = semantic.id
+            )
+            SELECT {_HIT_COLUMNS}, f.score
+            FROM fused f JOIN articles a ON a.id = f.id JOIN sources s ON s.id = a.source_id
+            LEFT JOIN article_enrichment e ON e.article_id = a.id
+            ORDER BY f.score DESC, a.published_at DESC, a.id
+            LIMIT $5
+            """,
+            *params,
         )
-        SELECT {_HIT_COLUMNS}, f.score
-        FROM fused f JOIN articles a ON a.id = f.id JOIN sources s ON s.id = a.source_id
-        LEFT JOIN article_enrichment e ON e.article_id = a.id
-        ORDER BY f.score DESC, a.published_at DESC, a.id
-        LIMIT $5
-        """,
-        *params,
-    )
     return [ArticleHit.from_row(row) for row in rows]
 
 

@@ -52,6 +52,11 @@ class AuthContext:
         return AuthRateLimiter(self.backends.redis, self.settings.auth_rate_limit, self.settings.auth_rate_window_s)
 
     @cached_property
+    def anonymous_search_limiter(self) -> AuthRateLimiter:
+        return AuthRateLimiter(self.backends.redis, self.settings.anonymous_search_limit,
+                               self.settings.anonymous_search_window_s)
+
+    @cached_property
     def api_limiter(self) -> ApiLimiter:
         return ApiLimiter(self.backends.redis, self.settings.api_rate_limit, self.settings.api_rate_window_s,
                           revocation_ttl_s=self.settings.access_token_ttl_s + REVOCATION_SLACK_S)

@@ -37,6 +37,10 @@ class AuthSettings(BaseSettings):
     # The general per-user API limit (requests per window, all endpoints).
     api_rate_limit: int = Field(default=1200, ge=1)
     api_rate_window_s: int = Field(default=60, ge=1)
+    # Anonymous semantic/hybrid searches per client address and window: each may cost a model
+    # call, and anonymous callers have no per-user limit. Signed-in readers have theirs.
+    anonymous_search_limit: int = Field(default=60, ge=1)
+    anonymous_search_window_s: int = Field(default=60, ge=1)
     # Proxies whose X-Forwarded-For is believed (CIDRs). Empty: the peer address is the client.
     # Ray Serve's HAProxy does not add the header, so trusting it alone would let clients pick
     # their own address; list proxies only when one in front sets the header.

@@ -51,7 +51,7 @@ async def test_openapi_and_docs(client: httpx.AsyncClient) -> None:
     spec = (await client.get("/openapi.json")).json()
     assert {"/health", "/api/v1/articles", "/api/v1/articles/{article_id}", "/api/v1/sources", "/"} <= set(spec["paths"])
     listing = spec["paths"]["/api/v1/articles"]["get"]
-    assert {p["name"] for p in listing["parameters"]} == {"limit", "cursor", "source", "language", "q", "since"}
+    assert {p["name"] for p in listing["parameters"]} == {"limit", "cursor", "source", "language", "q", "since", "topic"}
     assert "ErrorResponse" in spec["components"]["schemas"]
     docs = await client.get("/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()

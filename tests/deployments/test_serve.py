@@ -1,15 +1,21 @@
-"""The Serve app on the session's Ray cluster (HAProxy ingress), reached over HTTP on 127.0.0.1."""
+"""The Serve app on the session's Ray cluster (HAProxy ingress), reached over HTTP on 127.0.0.1;
+one deploy for everything (an ingress drains >= 30 s)."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
+import time
 from typing import Any
 
 import asyncpg
 import httpx
+import redis.asyncio as redis_async
 from ray import serve
 
+from cluster.keys import query_embedding_key
 from deployments.app import APP_NAME, deploy
+from tests.deployments.enrichment_support import MODEL_VERSION, doc_vectors, seed_world
 from tests.deployments.support import Seeder
 
 
@@ -19,7 +25,33 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def test_serve_app_answers_through_the_http_ingress(ray_cluster: str, test_env: Any, db: asyncpg.Pool) -> None:
+async def semantic_search_goes_through_the_query_encoder(http: httpx.AsyncClient, db: asyncpg.Pool,
+                                                         redis_url: str) -> None:
+    """Api -> QueryEncoder: the encoder replica embeds an uncached query (its counter moves), the
+    Api caches the vector in Redis, and the same query again never reaches the encoder."""
+    world = await seed_world(db, doc_vectors())
+    encoder = serve.get_deployment_handle("QueryEncoder", app_name=APP_NAME)
+    deadline = time.monotonic() + 120
+    while not (before := await encoder.stats.remote())["loaded"]:  # it loads in the background
+        assert time.monotonic() < deadline, "the QueryEncoder did not load its model"
+        await asyncio.sleep(0.5)
+    query = "seismic catastrophe in the mountains"
+    client = redis_async.from_url(redis_url)
+    try:
+        await client.delete(query_embedding_key(MODEL_VERSION, query))
+        for _ in range(2):
+            response = await http.get("/api/v1/search", params={"q": query, "mode": "semantic", "limit": 2})
+            assert response.status_code == 200, response.text
+            assert sorted(world.keys([item["id"] for item in response.json()["items"]])) == ["quake-a", "quake-b"]
+        assert await client.exists(query_embedding_key(MODEL_VERSION, query))
+    finally:
+        await client.aclose()
+    after = await encoder.stats.remote()
+    assert after["queries"] == before["queries"] + 1  # the second search came from Redis
+
+
+async def test_serve_app_answers_through_the_http_ingress(ray_cluster: str, test_env: Any, db: asyncpg.Pool,
+                                                         redis_url: str) -> None:
     seed = Seeder(db)
     source_id = await seed.source(title="Served Daily")
     ids = await seed.articles(source_id, 30)
@@ -42,6 +74,7 @@ async def test_serve_app_answers_through_the_http_ingress(ray_cluster: str, test
             assert page.headers["x-content-type-options"] == "nosniff"
             missing = await http.get("/api/v1/articles/00000000-0000-0000-0000-000000000000")
             assert missing.status_code == 404 and missing.json()["error"]["status"] == 404
+            await semantic_search_goes_through_the_query_encoder(http, db, redis_url)
     finally:
         # The cluster is shared by the whole session: remove our app, leave Serve running.
         # Not blocking: an ingress drains for >= 30 s (HAProxy direct ingress) before it is gone,

@@ -15,7 +15,7 @@ from cluster.store import articles as article_store
 from cluster.store import enrichment as store
 from jobs.enrichment import text
 from jobs.enrichment.embed import DEFAULT_MAX_TOKENS
-from enrich_helpers import BASE_TIME, Seeder, event_articles
+from enrich_helpers import BASE_TIME, SeedArticle, Seeder, event_articles
 
 MODEL = "test-model"
 TOPIC_OF_GROUP = {"central-banks": "economy", "earthquakes": "disasters", "elections": "elections",
@@ -215,3 +215,32 @@ async def test_micro_batch_lock(db: asyncpg.Pool) -> None:
         await store.unlock_micro_batch(first)
         assert await store.try_lock_micro_batch(second)
         await store.unlock_micro_batch(second)
+
+
+async def test_knn_reads_are_not_cut_at_the_hnsw_default_of_40(db: asyncpg.Pool, seed: Seeder) -> None:
+    """An HNSW scan yields hnsw.ef_search rows (40 by default): a LIMIT above that, or a filter
+    that drops candidates after the scan, would come back short without the store raising it."""
+    articles = [SeedArticle(source=f"Outlet {n % 3}", key=f"knn-{n}", title=f"Item {n}", body="Text.",
+                            published_at=BASE_TIME + timedelta(minutes=n)) for n in range(70)]
+    ids = await seed(db, articles)
+    rng = np.random.default_rng(7)
+    vectors = rng.normal(size=(70, 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    stored = {row["id"]: row for row in await db.fetch("SELECT id, source_id, published_at, updated_at FROM articles")}
+    rows = [store.EnrichmentRow(
+        article_id=ids[a.key], source_id=stored[ids[a.key]]["source_id"], published_at=a.published_at,
+        article_updated_at=stored[ids[a.key]]["updated_at"], language="en", language_confidence=None, sentiment=None,
+        topic_scores={"rare": 0.9} if n % 7 == 0 else {}, summary=None, summary_kind=None, embedding=vectors[n],
+        minhash=None, story_id=ids[a.key]) for n, a in enumerate(articles)]
+    await store.write_enrichment(db, rows, MODEL, 1)
+    async with db.acquire() as conn, conn.transaction():
+        await conn.execute("SET LOCAL enable_seqscan = off")  # as on a large table: the index serves k-NN
+        plan = "\n".join(row[0] for row in await conn.fetch(
+            "EXPLAIN SELECT 1 FROM article_enrichment e WHERE vector_dims(e.embedding) = 384"
+            " ORDER BY e.embedding::vector(384) <=> $1::vector(384) LIMIT 60", vectors[0]))
+        assert "article_enrichment_embedding_384_idx" in plan
+        assert len(await store.semantic_search(conn, vectors[0], MODEL, limit=60)) == 60
+        assert len(await store.semantic_search(conn, vectors[0], MODEL, limit=10, topics=["rare"])) == 10
+        assert len(await store.similar_articles(conn, ids["knn-0"], limit=50)) == 50
+        hybrid = await store.hybrid_search(conn, "nothing matches this", vectors[0], MODEL, limit=70)
+        assert len(hybrid) == 70

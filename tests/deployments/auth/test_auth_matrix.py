@@ -22,6 +22,10 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/"): "public",
     ("GET", "/api/v1/articles"): "public",
     ("GET", "/api/v1/articles/{article_id}"): "public",
+    ("GET", "/api/v1/articles/{article_id}/similar"): "public",
+    ("GET", "/api/v1/stories/{story_id}"): "public",
+    ("GET", "/api/v1/search"): "public",
+    ("GET", "/api/v1/topics"): "public",
     ("GET", "/api/v1/sources"): "public",
     ("POST", "/api/v1/auth/register"): "public",
     ("POST", "/api/v1/auth/login"): "public",
@@ -84,10 +88,11 @@ def request_for(method: str, path: str, owned: Owned | None, world: World, seria
     source = owned.source_id if owned else world.source_ids[0]
     url = (path.replace("{article_id}", world.article_id).replace("{source_id}", str(source))
            .replace("{folder_id}", str(folder)).replace("{user_id}", str(world.victim_id))
-           .replace("{provider}", "none"))
+           .replace("{provider}", "none").replace("{story_id}", world.article_id))
     bodies: dict[tuple[str, str], dict[str, Any]] = {
         ("POST", "/api/v1/auth/register"): {"json": {"email": f"matrix{serial}@example.org", "password": PASSWORD}},
         ("POST", "/api/v1/auth/login"): {"json": {"email": "nobody@example.org", "password": PASSWORD}},
+        ("GET", "/api/v1/search"): {"params": {"q": "article", "mode": "text"}},
         ("POST", "/api/v1/auth/mfa"): {"json": {"mfa_token": "nrm_x", "code": "123456"}},
         ("POST", "/api/v1/auth/refresh"): {"json": {"refresh_token": "nrr_x"}},
         ("DELETE", "/api/v1/me"): {"json": {"password": PASSWORD}},

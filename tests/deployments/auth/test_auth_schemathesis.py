@@ -33,11 +33,15 @@ from schemathesis.specs.openapi.checks import (
     content_type_conformance, response_headers_conformance, response_schema_conformance, status_code_conformance,
 )
 
-from cluster.db import close_pool
+from cluster.db import close_pool, create_pool
 from cluster.redis_client import close_redis
+from cluster.store.enrichment import write_enrichment
 from deployments.api import create_app
 from deployments.auth.context import AuthContext
 from deployments.auth.settings import load_auth_settings
+from jobs.enrichment.config import PIPELINE_VERSION
+from tests.deployments.enrichment_support import MODEL_VERSION, embed, enrichment_row
+from tests.deployments.support import Seeder
 
 # Hypothesis caches constants under ./.hypothesis by default; a directory there would also
 # trip its pytest plugin's collection warning (an error here). Keep its files out of the tree.
@@ -105,6 +109,7 @@ def running_api(test_env: Any, service_settings: None, pool: Any) -> Iterator[Ru
             assert created.status_code == 201, created.text
         user_id = uuid.UUID(created.json()["user"]["id"])
         asyncio.run(_make_admin(test_env.urls.database_url, user_id))
+        asyncio.run(_seed_enriched(test_env.urls.database_url))
         yield RunningApi(base_url, context, user_id)
 
 
@@ -116,6 +121,21 @@ async def _make_admin(database_url: str, user_id: uuid.UUID) -> None:
         await conn.execute("UPDATE users SET role = 'admin' WHERE id = $1", user_id)
     finally:
         await conn.close()
+
+
+async def _seed_enriched(database_url: str) -> None:
+    """One article embedded by the real model: semantic search has a vector space to search
+    (without one it answers 503, which this test would count as a server error)."""
+    pool = await create_pool(database_url, min_size=1, max_size=2)
+    try:
+        seed = Seeder(pool)
+        source = await seed.source(title="Schemathesis Daily")
+        [article_id] = await seed.articles(source, 1, prefix=f"st-{uuid.uuid4().hex[:8]}")
+        [vector] = embed(["Article 0"])
+        row = await enrichment_row(pool, uuid.UUID(article_id), {"economy": 0.9}, vector=vector)
+        await write_enrichment(pool, [row], MODEL_VERSION, PIPELINE_VERSION)
+    finally:
+        await pool.close()
 
 
 def test_api_conforms_to_its_schema(running_api: RunningApi) -> None:
