@@ -115,6 +115,7 @@ def start_head(
     env: dict[str, str],
     num_cpus: int | None = None,
     include_dashboard: bool = True,
+    num_gpus: int | None = None,
 ) -> str:
     """Start a local Ray head on loopback (idempotent) and return its address."""
     temp_dir = ray_temp_dir(settings)
@@ -134,6 +135,8 @@ def start_head(
     ]
     if num_cpus is not None:
         command.append(f"--num-cpus={num_cpus}")
+    if num_gpus is not None:  # logical GPUs (tests of GPU placement on a machine without one)
+        command.append(f"--num-gpus={num_gpus}")
     full_env = {**os.environ, **ray_environment(temp_dir, ports), **env}
     # Output goes to a file, not a pipe: the daemons `ray start` leaves behind inherit its
     # descriptors, and a pipe would never reach end-of-file.

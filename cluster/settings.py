@@ -102,6 +102,7 @@ class Settings(BaseSettings):
     enrich_summarizer: str = Field(default="", description="Seq2seq models by language, e.g. 'en=/models/bart,*=/models/mt5'; empty = extractive.")
     enrich_summary_max_tokens: int = Field(default=96, ge=8, description="Length cap of abstractive summaries.")
     enrich_micro_batch: int = Field(default=256, ge=1, description="Articles per scheduler-started micro-batch.")
+    enrich_auto: bool = Field(default=True, description="The crawl scheduler enriches new articles as they arrive (micro-batches).")
 
     @field_validator("http_host", "dashboard_host")
     @classmethod

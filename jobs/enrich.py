@@ -9,7 +9,9 @@ changed since) stream from PostgreSQL in chunks of ids through CPU stages and mo
 batch commits on its own, and what is pending is read from the database, so a killed run
 resumes where it stopped and a re-run finds nothing to do.
 
-The crawl scheduler runs small incremental batches with `submit_micro_batch()`.
+The crawl scheduler enriches new articles incrementally, in micro-batches on a long-lived worker
+actor (jobs/enrichment/worker.py, which runs the same stages in one process; why not a Ray Data
+run per micro-batch is explained there); `submit_micro_batch()` runs one through Ray Data.
 """
 
 from __future__ import annotations
@@ -19,20 +21,20 @@ import re
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from cluster.store import enrichment as store
 from jobs.enrichment.config import EnrichConfig
-from jobs.enrichment.stages import EmbedStage, PrepareStage, SummarizeStage, WriteStage, load_batch, run_sync
+from jobs.enrichment.stages import EmbedStage, SummarizeStage, WriteStage, load_and_prepare, run_sync
 
 if TYPE_CHECKING:
     import ray
     from ray.data import Dataset
 
-# Ray Data's names for the stages, in order; also the keys of EnrichStats.placement.
-STAGES = ("load", "prepare", "embed", "summarize", "write")
+# The stages, in order; also the keys of EnrichStats.placement. "prepare" reads the articles too.
+STAGES = ("prepare", "embed", "summarize", "write")
 
 
 @dataclass(frozen=True)
@@ -41,9 +43,15 @@ class StagePlan:
 
     num_cpus: float
     num_gpus: float
-    batch_size: int
+    batch_size: int | None  # None: a whole block at a time
     concurrency: int | tuple[int, int]  # workers: a fixed count, or (min, max) to autoscale
     actors: bool = True  # a callable class (actor pool) rather than a function (tasks)
+
+    def at_most(self, workers: int) -> "StagePlan":
+        if isinstance(self.concurrency, int):
+            return replace(self, concurrency=min(self.concurrency, workers))
+        low, high = self.concurrency
+        return replace(self, concurrency=(min(low, workers), min(high, workers)))
 
     def ray_args(self) -> dict[str, Any]:
         from ray.data import ActorPoolStrategy, TaskPoolStrategy
@@ -72,22 +80,34 @@ def stage_resources(cluster_resources: Mapping[str, float], config: EnrichConfig
     model_stages = ["embed"] + (["summarize"] if config.summarizer_routes else [])
     # Fractional CPU requests: on a 2-CPU machine Serve replicas, crawlers and the scheduler hold
     # some of the logical CPUs, and a stage that cannot reserve its share never starts. The
-    # embedding actor sets its torch threads itself (stages._threads), so its small logical
-    # share does not limit the cores it uses.
+    # embedding actors set their torch threads themselves (stages._threads), so a small logical
+    # share does not limit the cores they use.
     plans = {
-        "load": StagePlan(0.1, 0, config.read_chunk, max(1, min(2, int(cpus))), actors=False),
-        "prepare": StagePlan(0.25, 0, config.batch_size, (1, max(1, int(cpus) // 2))),
+        # Reading and preparing: tasks over whole blocks of `read_chunk` ids. (A batch size equal
+        # to the block size made Ray Data join two blocks whenever the ids did not split evenly:
+        # 4 units of work for 2,000 articles, and nothing written for the first half minute.)
+        "prepare": StagePlan(0.25, 0, None, max(1, min(2, int(cpus))), actors=False),
         "write": StagePlan(0.1, 0, config.write_batch, 1),
     }
     if gpus > 0:
         share = min(1.0, gpus / len(model_stages))
         actors = max(1, int(gpus / len(model_stages) / share))
-        plans["embed"] = StagePlan(1, share, config.gpu_batch_size, actors)
+        # A core each to feed the GPU; on a node with fewer than 4 CPUs half of one, or two model
+        # stages (2 CPUs) beside the CPU stages would not fit on 2 CPUs and never start.
+        feed = 1.0 if cpus >= 4 else 0.5
+        plans["embed"] = StagePlan(feed, share, config.gpu_batch_size, actors)
         if "summarize" in model_stages:
-            plans["summarize"] = StagePlan(1, share, config.summary_gpu_batch_size, actors)
+            plans["summarize"] = StagePlan(feed, share, config.summary_gpu_batch_size, actors)
     else:
-        actors = max(1, int(cpus) // 4)
-        plans["embed"] = StagePlan(0.5, 0, config.batch_size, actors)
+        # The same CPU request as "prepare": Ray Data then fuses reading and preparing into the
+        # embedding actors, and no article text crosses processes before it is embedded.
+        # Small nodes: two embedding actors of one torch thread each, not one of two threads.
+        # Measured on the 2-core machine: two one-thread processes embed 146-166 texts/s at ~12 ms
+        # of CPU a text; one two-thread process 51-150/s and up to 20 ms a text, because its
+        # threads wait for each other whenever the other core is busy (with the pipeline's other
+        # stages, always). Larger nodes: an actor per 4 cores, threads = its share of them.
+        actors = max(1, min(2, int(cpus))) if cpus < 8 else int(cpus) // 4
+        plans["embed"] = StagePlan(0.25, 0, config.batch_size, actors)
         if "summarize" in model_stages:
             plans["summarize"] = StagePlan(0.5, 0, config.summary_batch_size, 1)
     return plans
@@ -98,7 +118,7 @@ class EnrichStats:
     pending: int = 0
     written: int = 0
     seconds: float = 0.0
-    placement: dict[str, dict[str, float]] = field(default_factory=dict)
+    placement: dict[str, dict[str, float | None]] = field(default_factory=dict)
     devices: list[str] = field(default_factory=list)
     skipped: bool = False  # a micro-batch found another one running
 
@@ -114,10 +134,11 @@ def build_dataset(ids: list[str], config: EnrichConfig, selection: store.Selecti
 
     chunks = max(1, -(-len(ids) // config.read_chunk))
     ds = ray.data.from_items([{"id": value} for value in ids], override_num_blocks=chunks)
-    ds = ds.map_batches(load_batch, fn_kwargs={"config": config, "selection": selection}, batch_format="numpy",
-                        **plans["load"].ray_args())
-    ds = ds.map_batches(PrepareStage, fn_constructor_kwargs={"config": config}, batch_format="numpy",
-                        **plans["prepare"].ray_args())
+    # A small run starts no more workers than it has blocks (no idle model actor, and no warning
+    # from Ray Data about task slots that can never be used).
+    plans = {name: plan.at_most(chunks) for name, plan in plans.items()}
+    ds = ds.map_batches(load_and_prepare, fn_kwargs={"config": config, "selection": selection},
+                        batch_format="numpy", **plans["prepare"].ray_args())
     embed = plans["embed"]
     per_node = embed.concurrency if isinstance(embed.concurrency, int) else embed.concurrency[1]
     ds = ds.map_batches(EmbedStage, fn_constructor_kwargs={"config": config, "actors_per_node": per_node},
@@ -242,18 +263,29 @@ class _Progress:
 
 # --- the scheduler's entry points --------------------------------------------------------------
 
-def enrich_pending(limit: int | None = None, config: EnrichConfig | None = None) -> EnrichStats:
+# Runs one micro-batch of at most `limit` articles: Ray Data (`_ray_data_micro_batch`) or the
+# incremental worker's in-process stages (jobs/enrichment/worker.py).
+MicroBatchRunner = Callable[[EnrichConfig, int], EnrichStats]
+
+
+def enrich_pending(limit: int | None = None, config: EnrichConfig | None = None,
+                   runner: MicroBatchRunner | None = None) -> EnrichStats:
     """One incremental micro-batch: at most `limit` (default NEWSRAY_ENRICH_MICRO_BATCH) pending
     articles, freshest first. Returns at once, skipped, while another micro-batch runs.
 
-    Needs a connected Ray driver (a Ray task or actor is one); from async code use
-    `submit_micro_batch`, which runs this as a Ray task and returns an awaitable ObjectRef.
+    Without a `runner` it runs the Ray Data pipeline and needs a connected Ray driver (a Ray task
+    or actor is one); from async code use `submit_micro_batch`, which runs this as a Ray task and
+    returns an awaitable ObjectRef. The crawl scheduler uses the incremental worker instead.
     """
     config = config or default_config()
-    return run_sync(_locked_micro_batch(config, limit or config.micro_batch))
+    return run_sync(_locked_micro_batch(config, limit or config.micro_batch, runner or _ray_data_micro_batch))
 
 
-async def _locked_micro_batch(config: EnrichConfig, limit: int) -> EnrichStats:
+def _ray_data_micro_batch(config: EnrichConfig, limit: int) -> EnrichStats:
+    return run(config, None, limit=limit)
+
+
+async def _locked_micro_batch(config: EnrichConfig, limit: int, runner: MicroBatchRunner) -> EnrichStats:
     import asyncio
 
     import asyncpg
@@ -264,7 +296,7 @@ async def _locked_micro_batch(config: EnrichConfig, limit: int) -> EnrichStats:
             return EnrichStats(skipped=True)
         try:
             # The pipeline blocks; a thread keeps this loop (and the lock's connection) alive.
-            return await asyncio.to_thread(run, config, None, limit=limit)
+            return await asyncio.to_thread(runner, config, limit)
         finally:
             await store.unlock_micro_batch(conn)
     finally:

@@ -148,6 +148,19 @@ def _bytes(values: list[bytes]) -> np.ndarray:
     return array
 
 
+_prepare: tuple[EnrichConfig, PrepareStage] | None = None
+
+
+def load_and_prepare(batch: Batch, config: EnrichConfig, selection: store.Selection) -> Batch:
+    """Ray Data's first stage: ids → article rows → prepared, in one task. Both parts are cheap; as
+    one stage the article texts never cross processes between them and no actor process has to
+    start for them. The PrepareStage is kept for the next task in the same worker process."""
+    global _prepare
+    if _prepare is None or _prepare[0] != config:
+        _prepare = (config, PrepareStage(config))
+    return _prepare[1](load_batch(batch, config, selection))
+
+
 # --- model stages ------------------------------------------------------------------------------
 
 def _threads(config: EnrichConfig, actors_per_node: int) -> int:

@@ -10,9 +10,13 @@ outlets), then measures, in one run:
   process: load → prepare → embed → write;
 - each CPU/model stage through Ray Data on its own (steady state: first batch start to last
   batch end, measured inside the workers; and wall time including actor start-up);
-- the whole pipeline (`jobs.enrich.run`) end to end from the database and back;
+- the whole pipeline (`jobs.enrich.run`) end to end from the database and back, with the CPU
+  seconds per article of each kind of process (each stage's workers, Ray's daemons, PostgreSQL,
+  the driver): unlike articles/s, barely skewed by other work on the machine;
 - peak memory: this process during the baseline, and the sum over the driver and Ray's worker
   processes during the Ray Data runs.
+
+`--pipeline-only` runs the end-to-end part alone (quicker while tuning).
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -40,7 +46,7 @@ import numpy as np
 import psutil
 
 from cluster.db import create_pool, migrate
-from cluster.services import start_services, stop_services
+from cluster.services import EmbeddedPostgres, start_services, stop_services
 from cluster.settings import load_settings
 from cluster.store import articles as article_store
 from cluster.store import sources as source_store
@@ -216,6 +222,121 @@ class MemorySampler:
         self.peak = max(self.peak, self._sample())
 
 
+class ClusterCpu:
+    """CPU seconds and peak memory of this run's processes while a block runs, CPU by kind: each
+    pipeline stage (Ray Data names its workers after the stage), the micro-batch task or worker,
+    Ray's daemons and idle workers, PostgreSQL and this driver (less this meter's own sampling).
+    Sampled every 0.2 s, because Ray Data's actors exit when a run ends (their last sample stands
+    for them). Ours = the database URL in the process environment (every Ray process inherits it
+    from `ray start`), or PostgreSQL's postmaster and its backends; the postmaster's children
+    time accounts for the backends that exited."""
+
+    # Most telling first: Ray reuses a worker process that ran tasks of one stage for an actor of
+    # another, and then the actor's stage is what used its CPU.
+    STAGES = ("EnrichWorker", "EmbedStage", "SummarizeStage", "WriteStage", "PrepareStage", "Timed",
+              "load_and_prepare", "load_batch", "enrich_pending")
+
+    def __init__(self, database_url: str, postmaster_pid: int | None) -> None:
+        self.marker = f"NEWSRAY_DATABASE_URL={database_url}".encode()
+        self.postmaster_pid = postmaster_pid
+        self.by_kind: dict[str, float] = {}
+        self.peak_rss = 0
+        self._procs: dict[int, psutil.Process | None] = {}  # None: not ours
+        self._names: dict[int, str] = {}  # every title a process had, joined
+        self._first: dict[int, float] = {}
+        self._last: dict[int, float] = {}
+        self._alive: set[int] = set()
+        self._own_cpu = 0.0  # this meter's sampling, done in the driver process
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _ours(self, pid: int) -> psutil.Process | None:
+        if pid not in self._procs:
+            try:
+                proc = psutil.Process(pid)
+                ours = (pid == os.getpid() or proc.ppid() == self.postmaster_pid
+                        or self.marker in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"))
+            except (OSError, psutil.Error):
+                proc, ours = None, False
+            self._procs[pid] = proc if ours else None
+        return self._procs[pid]
+
+    def _kind(self, pid: int) -> str:
+        name = self._names.get(pid, "")
+        if pid == os.getpid():
+            return "driver"
+        if pid == self.postmaster_pid or "postgres" in name:
+            return "postgres"
+        stage = next((stage for stage in self.STAGES if stage in name), None)
+        return stage or ("ray workers (idle, other)" if "ray::" in name else "ray daemons")
+
+    def _postmaster(self) -> float:
+        try:
+            times = psutil.Process(self.postmaster_pid).cpu_times()
+        except (psutil.Error, ValueError):
+            return 0.0
+        return times.user + times.system + times.children_user + times.children_system
+
+    def _sample(self, first: bool = False) -> None:
+        started = time.thread_time()
+        alive, rss = set(), 0
+        for pid in psutil.pids():
+            proc = self._ours(pid)
+            if proc is None:
+                continue
+            try:
+                with proc.oneshot():
+                    title = " ".join(proc.cmdline())[:200]  # Ray retitles its workers
+                    if title not in self._names.get(pid, ""):
+                        self._names[pid] = f"{self._names.get(pid, '')} | {title}"
+                    times = proc.cpu_times()
+                    rss += proc.memory_info().rss
+            except psutil.Error:
+                continue
+            cpu = times.user + times.system
+            if first:
+                self._first[pid] = cpu
+            self._last[pid] = cpu
+            alive.add(pid)
+        self._alive = alive
+        self.peak_rss = max(self.peak_rss, rss)
+        if first:
+            self._first[-1] = self._postmaster()
+        self._last[-1] = self._postmaster()
+        self._own_cpu += time.thread_time() - started
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.2):
+            self._sample()
+
+    def __enter__(self) -> "ClusterCpu":
+        self._sample(first=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+        # PostgreSQL: the postmaster with every backend it reaped, plus the live backends, less
+        # what the backends that exited meanwhile had used before the block.
+        totals: dict[str, float] = {"postgres": self._last[-1] - self._first[-1], "driver": -self._own_cpu}
+        for pid, cpu in self._last.items():
+            kind = self._kind(pid)
+            if pid < 0 or pid == self.postmaster_pid:
+                continue
+            if kind == "postgres":
+                change = cpu - self._first.get(pid, 0.0) if pid in self._alive else -self._first.get(pid, 0.0)
+            else:
+                change = cpu - self._first.get(pid, 0.0)
+            totals[kind] = totals.get(kind, 0.0) + change
+        self.by_kind = {kind: cpu for kind, cpu in sorted(totals.items(), key=lambda item: -item[1]) if cpu > 0.005}
+
+    @property
+    def total(self) -> float:
+        return sum(self.by_kind.values())
+
+
 class Timed:
     """Wraps a stage: adds the wall-clock start/end of each batch as columns (for steady-state
     throughput measured where the work happens)."""
@@ -287,19 +408,37 @@ def ray_stage(stage: type, batches: list[dict[str, np.ndarray]], config: EnrichC
     return steady_rate(len(rows), times["t0"].to_numpy(), times["t1"].to_numpy()), len(rows) / wall
 
 
+def end_to_end(config: EnrichConfig, database_url: str, postmaster: int) -> tuple[enrich.EnrichStats, float, int]:
+    """The whole pipeline from the database and back; prints its rate and CPU per article by
+    stage. Returns (stats, steady rows/s from the first written batch to the last, peak bytes
+    resident of the run's processes: driver, Ray workers and daemons, PostgreSQL)."""
+    stamps: list[tuple[float, int]] = []
+    with ClusterCpu(database_url, postmaster) as cpu:
+        stats = enrich.run(config, on_batch=lambda n: stamps.append((time.perf_counter(), n)))
+    (first_t, first_n), (last_t, last_n) = stamps[0], stamps[-1]
+    steady = (last_n - first_n) / (last_t - first_t) if last_t - first_t > 1.0 else float("nan")
+    print(f"end to end: {stats.written} articles in {stats.seconds:.1f} s ({stats.per_second:.1f}/s with start-up, "
+          f"{steady:.1f}/s from the first written batch to the last, {len(stamps)} batches); "
+          f"peak memory {cpu.peak_rss / 2**20:.0f} MiB")
+    written = max(1, stats.written)
+    print(f"CPU ms per article: {1000 * cpu.total / written:.1f} in all ({cpu.total:.1f} s; "
+          f"{cpu.total / 2 / max(stats.seconds, 1e-9):.0%} of 2 cores during the run); by kind: "
+          + ", ".join(f"{kind} {1000 * seconds / written:.1f}" for kind, seconds in cpu.by_kind.items()))
+    print(f"load average (1/5/15 min): {', '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
+    return stats, steady, cpu.peak_rss
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--articles", type=int, default=5000)
-    parser.add_argument("--batch-size", type=int, default=64)
-    args = parser.parse_args()
-
-    data_dir = Path(tempfile.mkdtemp(prefix="nrb-", dir="/tmp"))
+@contextmanager
+def bench_cluster(prefix: str) -> Iterator[tuple[str, int]]:
+    """(database URL, postmaster pid): embedded PostgreSQL, migrated, and a local Ray head without
+    dashboard, in a temporary data dir; everything is stopped and removed at the end."""
+    data_dir = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
     settings = load_settings(data_dir=data_dir, load_default_sources=False)
     urls = start_services(settings)
     import ray
@@ -308,34 +447,55 @@ def main() -> int:
 
     try:
         asyncio.run(migrate(urls.database_url))
+        ports = RayPorts(gcs=free_port(), dashboard=free_port(), haproxy_stats=free_port(), haproxy_metrics=free_port())
+        connect(start_head(settings, ports, urls.as_env(), include_dashboard=False), env=urls.as_env())
+        yield urls.database_url, int((EmbeddedPostgres(data_dir).pgdata / "postmaster.pid").read_text().split()[0])
+    finally:
+        ray.shutdown()
+        stop_head(settings)
+        stop_services(settings)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--articles", type=int, default=5000)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--pipeline-only", action="store_true",
+                        help="only the end-to-end run (no baseline, no single stages): quicker when tuning")
+    args = parser.parse_args()
+
+    import ray
+
+    with bench_cluster("nrb-") as (database_url, postmaster):
         t = time.perf_counter()
         items = generate_articles(args.articles)
-        asyncio.run(store_articles(urls.database_url, items))
+        asyncio.run(store_articles(database_url, items))
         words = np.mean([len(a.content.split()) for _, _, a in items])
         print(f"{len(items)} articles stored ({words:.0f} words on average) in {time.perf_counter() - t:.1f} s")
-
-        ports = RayPorts(gcs=free_port(), dashboard=free_port(), haproxy_stats=free_port(), haproxy_metrics=free_port())
-        address = start_head(settings, ports, urls.as_env(), include_dashboard=False)
-        connect(address, env=urls.as_env())
         resources = ray.cluster_resources()
         print(f"Ray: {resources.get('CPU', 0):.0f} CPUs, {resources.get('GPU', 0):.0f} GPUs; "
               f"batch size {args.batch_size}")
 
-        config = EnrichConfig(database_url=urls.database_url, batch_size=args.batch_size)
+        config = EnrichConfig(database_url=database_url, batch_size=args.batch_size)
         selection = enrich.pending_selection(config)
         ids = [str(i) for i in run_sync(enrich._pending_ids(config.database_url, selection, None))]
+        if args.pipeline_only:
+            end_to_end(config, database_url, postmaster)
+            return 0
 
         base = baseline(config, ids, selection)
         prepared = base.pop("prepared")
         loaded = base.pop("loaded")
-        asyncio.run(_reset(urls.database_url))
+        asyncio.run(_reset(database_url))
 
         plans = enrich.stage_resources(resources, config)
         prep_rate, prep_wall = ray_stage(PrepareStage, loaded, config,
                                          plans["prepare"].concurrency, plans["prepare"].num_cpus, config.batch_size)
+        embed_actors = plans["embed"].concurrency
         with MemorySampler(include_ray=True) as stage_memory:
-            embed_rate, embed_wall = ray_stage(EmbedStage, prepared, config, 1, 0.5, config.batch_size,
-                                               actors_per_node=1)
+            embed_rate, embed_wall = ray_stage(EmbedStage, prepared, config, embed_actors, plans["embed"].num_cpus,
+                                               config.batch_size, actors_per_node=embed_actors)
         # The machine may be shared: measure the baseline embedding again right after the Ray
         # Data one and compare with the mean of the two runs that bracket it.
         embed_stage = EmbedStage(config)
@@ -345,12 +505,7 @@ def main() -> int:
         base_embed_again = len(ids) / (time.perf_counter() - t)
         base_embed = (base["embed"] + base_embed_again) / 2
 
-        stamps: list[tuple[float, int]] = []
-        with MemorySampler(include_ray=True) as memory:
-            stats = enrich.run(config, on_batch=lambda n: stamps.append((time.perf_counter(), n)))
-        first_t, first_n = stamps[0]
-        last_t, last_n = stamps[-1]
-        steady = (last_n - first_n) / max(last_t - first_t, 1e-9)
+        stats, steady, peak_rss = end_to_end(config, database_url, postmaster)
 
         print()
         print(f"{'stage':<12}{'baseline/s':>12}{'Ray Data/s':>12}{'ratio':>8}{'Ray wall/s':>12}")
@@ -366,7 +521,7 @@ def main() -> int:
         print(f"end to end through Ray Data: {stats.written} articles in {stats.seconds:.1f} s "
               f"({stats.per_second:.1f}/s with start-up, {steady:.1f}/s steady) on {', '.join(stats.devices)}")
         print(f"peak memory: baseline process {base['peak_rss_mb']:.0f} MiB; Ray Data embed stage (driver + workers) "
-              f"{stage_memory.peak / 2**20:.0f} MiB; Ray Data pipeline (driver + workers) {memory.peak / 2**20:.0f} MiB")
+              f"{stage_memory.peak / 2**20:.0f} MiB; Ray Data pipeline (driver, Ray, PostgreSQL) {peak_rss / 2**20:.0f} MiB")
         ok_embed = embed_rate >= 0.9 * base_embed
         ok_e2e = stats.per_second >= 70
         print(f"load average during the run (1/5/15 min, {psutil.cpu_count()} cores): "
@@ -374,11 +529,6 @@ def main() -> int:
         print(f"targets: embed >= 0.9x baseline: {'yes' if ok_embed else 'NO'}; "
               f">= 70 articles/s end to end: {'yes' if ok_e2e else 'NO'}")
         return 0
-    finally:
-        ray.shutdown()
-        stop_head(settings)
-        stop_services(settings)
-        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 async def _reset(database_url: str) -> None:

@@ -1,6 +1,6 @@
 """The Ray Data pipeline end to end against the real database on the session's Ray cluster:
 incremental, idempotent, resumable after a killed run, re-embedding on a model-version change,
-the scheduler's micro-batch hook, and where the model stages are placed."""
+the scheduler's incremental worker, and where the model stages are placed."""
 
 from __future__ import annotations
 
@@ -17,11 +17,13 @@ from typing import Any
 import asyncpg
 import pytest
 from enrich_helpers import Seeder, event_articles
+from enrich_placement import stage_workers, worker_ids
 
 from cluster.store import enrichment as store
 from jobs import enrich
 from jobs.enrichment.config import EnrichConfig
 from jobs.enrichment.embed import DEFAULT_MODEL_LABEL
+from jobs.enrichment.worker import start_worker
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -79,11 +81,13 @@ async def test_pipeline_incremental_idempotent_and_model_version(
     assert {k: r["enriched_at"] for k, r in (await enrichment_rows(db)).items()} == \
         {k: r["enriched_at"] for k, r in rows.items()}
 
-    # Incremental, through the scheduler's hook (a Ray task): only the new articles, and each
-    # joins the story of the same event from the other outlet.
+    # Incremental, on the crawl scheduler's enrichment worker (the same stages in one process):
+    # only the new articles, and each joins the story of the same event from the other outlet.
     second = await seed(db, event_articles(story_events, sides="b"))
-    micro = await enrich.submit_micro_batch(limit=100)
-    assert (micro.pending, micro.written, micro.skipped) == (len(second), len(second), False)
+    worker = start_worker(batch_size=16, write_batch=16, read_chunk=16)
+    micro = await worker.run_batch.remote(100)
+    assert (micro["pending"], micro["written"], micro["skipped"]) == (len(second), len(second), False)
+    assert micro["devices"] == ["cpu"]
     after = await enrichment_rows(db)
     assert all(after[i]["enriched_at"] == rows[i]["enriched_at"] for i in first.values())
     joined = sum(after[second[f"{e['id']}-b"]]["story_id"] == first[f"{e['id']}-a"] for e in story_events)
@@ -99,9 +103,15 @@ async def test_pipeline_incremental_idempotent_and_model_version(
     # English gets abstractive summaries from the tiny local model, Turkish keeps extractive.
     changed = config.with_changes(model_version="minilm-v2", summarizer_routes={"en": str(tiny_summarizers["en"])},
                                   summary_max_tokens=8)
+    earlier = await asyncio.to_thread(worker_ids)
     redo = await asyncio.to_thread(enrich.run, changed)
     assert redo.written == len(first) + len(second)
     assert redo.placement["summarize"]["num_gpus"] == 0 and redo.placement["embed"]["num_gpus"] == 0
+    # What the workers that ran asked Ray for: every stage ran, none asked for a GPU (the GPU
+    # cluster's counterpart is test_enrich_placement.py).
+    workers = await asyncio.to_thread(stage_workers, earlier)
+    assert set(workers) == {"prepare", "embed", "summarize", "write"}, workers
+    assert not any("GPU" in resources for found in workers.values() for resources in found), workers
     final = await enrichment_rows(db)
     assert {row["model_version"] for row in final.values()} == {"minilm-v2"}
     assert all(final[i]["story_id"] == after[i]["story_id"] for i in final)
@@ -188,12 +198,15 @@ def test_stage_resources_request_gpus_only_when_the_cluster_has_them() -> None:
     config = EnrichConfig(database_url="postgresql://unused")
     cpu = enrich.stage_resources({"CPU": 2.0}, config)
     assert all(plan.num_gpus == 0 and "num_gpus" not in plan.ray_args() for plan in cpu.values())
-    assert cpu["embed"].batch_size == config.batch_size and cpu["embed"].concurrency == 1
+    # Two one-thread embedding actors on two cores, asking for the CPU share of "prepare" (so that
+    # Ray Data runs reading and preparing inside them).
+    assert cpu["embed"].batch_size == config.batch_size and cpu["embed"].concurrency == 2
+    assert cpu["embed"].num_cpus == cpu["prepare"].num_cpus
     assert "summarize" not in cpu
 
     gpu = enrich.stage_resources({"CPU": 8.0, "GPU": 1.0}, config)
     assert gpu["embed"].ray_args()["num_gpus"] == 1.0 and gpu["embed"].batch_size == config.gpu_batch_size
-    assert all(gpu[name].num_gpus == 0 for name in ("load", "prepare", "write"))
+    assert all(gpu[name].num_gpus == 0 for name in ("prepare", "write"))
 
     both = config.with_changes(summarizer_routes={"en": "/models/bart"})
     shared = enrich.stage_resources({"CPU": 8.0, "GPU": 1.0}, both)
@@ -216,7 +229,7 @@ def test_the_dataset_carries_the_gpu_request_to_ray_data(ray_cluster: str) -> No
         enrich.stage_resources({"CPU": 8.0, "GPU": 1.0}, config)))
     assert gpu_plan["MapBatches(EmbedStage)"]["num_gpus"] == 0.5
     assert gpu_plan["MapBatches(SummarizeStage)"]["num_gpus"] == 0.5
-    assert "num_gpus" not in gpu_plan["MapBatches(PrepareStage)"]
+    assert "num_gpus" not in gpu_plan["MapBatches(load_and_prepare)"]
     cpu_plan = plan_remote_args(enrich.build_dataset(
         ["00000000-0000-0000-0000-000000000001"], config, selection, enrich.stage_resources({"CPU": 2.0}, config)))
     assert not any(args.get("num_gpus") for args in cpu_plan.values()), cpu_plan
