@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 from dataclasses import asdict
 
 import ray
 
-from actors.crawl import CrawlOutcome, crawl_site, crawl_source, fetch_policy, ingest_push
+from actors.crawl import CrawlOutcome, NotModifiedBatch, crawl_site, crawl_source, fetch_policy, ingest_push
 from actors.fetch import make_client
 from actors.full_content import fetch_full_contents
 from actors.metrics import record_outcome
@@ -20,12 +21,18 @@ log = logging.getLogger(__name__)
 
 # Crawling is waiting on the network; an actor holds many fetches at once for a tenth of a CPU.
 CRAWLER_NUM_CPUS = 0.1
-MAX_CONCURRENT_FETCHES = 32
+# A source that times out holds its slot through every attempt and retry pause (seconds), and a
+# round starts with the sources that failed before (scheduler.py): the slots must outnumber them
+# (the crawl benchmark has about a hundred, on two actors). Not many more: every busy slot adds to
+# each fetch's wait for the event loop, and the fetch deadline counts that wait.
+MAX_CONCURRENT_FETCHES = 64
 
 
 @ray.remote(num_cpus=CRAWLER_NUM_CPUS, max_restarts=-1, max_concurrency=MAX_CONCURRENT_FETCHES * 2)
 class FeedCrawler:
     def __init__(self) -> None:
+        import cluster.db  # noqa: F401 - imported now rather than during the first crawl, so frozen below
+        import cluster.redis_client  # noqa: F401
         from cluster.settings import get_settings
 
         self._settings = get_settings()
@@ -33,26 +40,39 @@ class FeedCrawler:
         self._client = None
         self._robots: RobotsCache | None = None
         self._limit = asyncio.Semaphore(MAX_CONCURRENT_FETCHES)
+        # What exists now (Ray, the imported libraries) lives as long as the process: keep it out
+        # of the cyclic GC, which otherwise walks all of it in every full collection while a crawl
+        # allocates (deployments/api.py does the same).
+        gc.collect()
+        gc.freeze()
 
     async def crawl_lane(self, sources: list[Source], delay_s: float) -> list[dict[str, object]]:
         """Crawl sources of one host one after the other, `delay_s` apart (the scheduler's host
         lane, handed over in chunks to save a Ray call per source). One outcome per source, in
         order; a source whose crawl raised (the database is down) gets a "dispatch" failure and
-        comes back when its claim lease runs out."""
+        comes back when its claim lease runs out. The 304s of the chunk are recorded together at
+        its end."""
+        from cluster.db import get_pool
+
         outcomes: list[dict[str, object]] = []
+        not_modified = NotModifiedBatch()
         for position, source in enumerate(sources):
             if position and delay_s > 0:
                 await asyncio.sleep(delay_s)
             try:
-                outcomes.append(await self.crawl(source))
+                outcomes.append(await self.crawl(source, not_modified))
             except Exception as exc:  # noqa: BLE001 - one source's failure must not lose the others' outcomes
-                log.warning("crawl: source %s failed: %s", source.id, exc)
-                outcomes.append({"source_id": source.id, "ok": False, "error_kind": "dispatch",
-                                 "error": f"crawl: {type(exc).__name__}: {exc}"})
+                outcomes.append(_dispatch_failure(source.id, exc))
+        try:
+            await not_modified.flush(await get_pool())
+        except Exception as exc:  # noqa: BLE001 - as above: those sources come back after their lease
+            outcomes = [_dispatch_failure(source.id, exc) if outcome.get("not_modified") else outcome
+                        for source, outcome in zip(sources, outcomes)]
         return outcomes
 
-    async def crawl(self, source: Source) -> dict[str, object]:
-        """Crawl one source; the outcome is also recorded on the source's row."""
+    async def crawl(self, source: Source, not_modified: NotModifiedBatch | None = None) -> dict[str, object]:
+        """Crawl one source; the outcome is also recorded on the source's row (a 304 in
+        `not_modified` instead, when given: the caller flushes it)."""
         from cluster.db import get_pool
 
         if self._client is None:
@@ -67,7 +87,7 @@ class FeedCrawler:
                 outcome = await crawl_source(self._client, pool, source, self._policy, redis,
                                              default_interval_s=self._settings.crawl_interval_s,
                                              public_url=self._settings.public_url,
-                                             full_content=self._settings.full_content)
+                                             full_content=self._settings.full_content, not_modified=not_modified)
         result = outcome.as_dict()
         try:
             record_outcome(result)
@@ -124,3 +144,9 @@ class FeedCrawler:
         return {"pid": os.getpid(), "rss_bytes": int(psutil.Process().memory_info().rss),
                 # ru_maxrss is in KiB on Linux.
                 "peak_rss_bytes": int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024}
+
+
+def _dispatch_failure(source_id: int, exc: Exception) -> dict[str, object]:
+    log.warning("crawl: source %s failed: %s", source_id, exc)
+    return {"source_id": source_id, "ok": False, "error_kind": "dispatch",
+            "error": f"crawl: {type(exc).__name__}: {exc}"}

@@ -35,13 +35,14 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import feedparser
 import nh3
 from feedparser.encodings import convert_to_utf8  # feedparser's charset rules, reused as is
 
 from actors import fastparse
+from actors.urljoin import urljoin
 from cluster.urls import canonicalize_url
 
 __all__ = ["Enclosure", "Entry", "FastPathDeclined", "ParseError", "ParsedFeed", "parse_feed", "sanitize_html"]
@@ -459,14 +460,19 @@ def _url_resolver(base_url: str) -> Callable[[str, str, str], str | None]:
     def resolve(tag: str, attribute: str, value: str) -> str | None:
         if attribute not in _URL_ATTRIBUTES:
             return value
-        try:
-            # The scheme allow-list is applied to the resolved value, so
-            # "javascript:" stays "javascript:" and is dropped.
-            return urljoin(base_url, value.strip())
-        except ValueError:
-            return None
+        # The scheme allow-list is applied to the resolved value, so
+        # "javascript:" stays "javascript:" and is dropped.
+        return _join_or_none(base_url, value.strip())
 
     return resolve
+
+
+@functools.lru_cache(maxsize=4096)  # a feed's fragments repeat their URLs (content repeats the summary)
+def _join_or_none(base_url: str, value: str) -> str | None:
+    try:
+        return urljoin(base_url, value)
+    except ValueError:
+        return None
 
 
 def _html_field(value: Any, detail: Mapping[str, Any] | None, base_url: str) -> str | None:

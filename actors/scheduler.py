@@ -19,6 +19,7 @@ from typing import Any
 import ray
 from ray.exceptions import RayActorError, RayTaskError
 
+from actors.enrich_trigger import EnrichTrigger
 from actors.feed_crawler import FeedCrawler
 from cluster.store.sources import Source
 
@@ -70,7 +71,7 @@ def default_pool_size() -> int:
 @ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)
 class CrawlScheduler:
     def __init__(self, pool_size: int = 0, tick_s: float | None = None, host_concurrency: int | None = None,
-                 host_delay_s: float | None = None) -> None:
+                 host_delay_s: float | None = None, enrich_auto: bool | None = None) -> None:
         from cluster.settings import get_settings
 
         settings = get_settings()
@@ -84,6 +85,8 @@ class CrawlScheduler:
         self._round_lock = asyncio.Lock()
         self._rounds: dict[str, RoundStatus] = {}
         self._loop_task: asyncio.Task[None] | None = None
+        # New articles are enriched in micro-batches (NEWSRAY_ENRICH_AUTO; None = the setting).
+        self._enrich = EnrichTrigger.from_settings(enrich_auto)
 
     # ------------------------------------------------------------------ public
 
@@ -114,7 +117,9 @@ class CrawlScheduler:
 
     async def ingest(self, source_id: int, body: bytes, content_type: str | None) -> dict[str, Any]:
         """Hand a WebSub push to a crawler (called by the Api's callback route)."""
-        return await self._crawler().ingest.remote(source_id, body, content_type)
+        outcome: dict[str, Any] = await self._crawler().ingest.remote(source_id, body, content_type)
+        self._enrich.stored(int(outcome.get("inserted") or 0) + int(outcome.get("updated") or 0))
+        return outcome
 
     async def crawlers(self) -> list[Any]:
         """The crawler actors' handles (operators and tests use them to inspect or kill one)."""
@@ -128,6 +133,7 @@ class CrawlScheduler:
             "tick_s": self._tick_s,
             "loop_running": self._loop_task is not None and not self._loop_task.done(),
             "rounds": [asdict(r) for r in list(self._rounds.values())[-5:]],
+            "enrich": self._enrich.info(),
         }
 
     # ------------------------------------------------------------------ internals
@@ -164,6 +170,7 @@ class CrawlScheduler:
                     self._remember(status)
             except Exception:  # noqa: BLE001 - the loop must outlive a bad round (e.g. DB restart)
                 log.exception("scheduler: round failed; retrying at the next tick")
+            self._enrich.tick()  # articles still pending (a failed batch, a backlog) get their turn
             await asyncio.sleep(self._tick_s)
 
     async def _run_round(self, status: RoundStatus) -> None:
@@ -183,6 +190,9 @@ class CrawlScheduler:
                     if not batch:
                         break
                     status.total += len(batch)
+                    # Sources that failed last time go first: a timeout or a retried 503 takes
+                    # seconds, and started last it would be the round's tail.
+                    batch.sort(key=lambda source: source.consecutive_errors == 0)
                     for source in batch:
                         host = host_of(source.url)
                         if host not in lanes:
@@ -205,6 +215,7 @@ class CrawlScheduler:
                 status.finished = True
                 status.finished_at = time.time()
                 self._queue_depth(status)
+        self._enrich.stored(status.inserted + status.updated + status.pages_improved)
 
     async def _lane(self, queue: "asyncio.Queue[tuple[Source, float] | None]", status: RoundStatus) -> None:
         first = True
@@ -214,15 +225,7 @@ class CrawlScheduler:
             item = await queue.get()
             if item is None:
                 break
-            chunk = [item]
-            # Whatever else this lane has queued right now goes in the same call (the crawler
-            # keeps to one request at a time and the pause between them).
-            while len(chunk) < LANE_CHUNK and not queue.empty():
-                more = queue.get_nowait()
-                if more is None:
-                    ended = True
-                    break
-                chunk.append(more)
+            chunk, ended = take_chunk(item, queue, self._host_concurrency)
             if not first and self._host_delay_s > 0:
                 await asyncio.sleep(self._host_delay_s)  # politeness: a pause between requests to one host
             first = False
@@ -281,6 +284,23 @@ class CrawlScheduler:
         for _source in sources:
             status.record({"ok": False, "error_kind": "dispatch", "error": last_error})
         return []
+
+
+def take_chunk(first: tuple[Source, float], queue: "asyncio.Queue[tuple[Source, float] | None]",
+               workers: int) -> tuple[list[tuple[Source, float]], bool]:
+    """A lane worker's next call: `first` and what else its host has queued right now (the
+    crawler keeps to one request at a time and the pause between them), shared out among the
+    host's `workers` so that all of them have work, at most LANE_CHUNK. A chunk ends after a
+    source that failed last time: it may take seconds, and the sources behind it would wait for
+    it. Also returns whether the end-of-lane marker was taken."""
+    chunk = [first]
+    size = min(LANE_CHUNK, -(-(queue.qsize() + 1) // workers))
+    while len(chunk) < size and not queue.empty() and chunk[-1][0].consecutive_errors == 0:
+        more = queue.get_nowait()
+        if more is None:
+            return chunk, True
+        chunk.append(more)
+    return chunk, False
 
 
 def host_of(url: str) -> str:

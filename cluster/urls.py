@@ -41,6 +41,8 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 # the character itself, so it is decoded; every other escape is kept, uppercased.
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 _ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
+# Whitespace (what str.isspace() calls so, \x1c-\x1f included) and characters no host contains.
+_BAD_HOST_CHARACTER = re.compile(r'[\s<>"\\^`{|}]')
 # Characters left as they are when quoting a path or query ("%" so existing
 # escapes survive, which keeps quoting idempotent).
 _PATH_SAFE = "/%:@!$&'()*+,;=-._~"
@@ -116,7 +118,7 @@ def _normalize_host(host: str, url: str) -> str:
             raise ValueError(f"url: invalid IPv6 host in {url!r}") from None
         return f"[{ip.compressed}{'%25' + zone if zone else ''}]"
     if host.isascii():
-        if any(c.isspace() or c in "<>\"\\^`{|}" for c in host):
+        if _BAD_HOST_CHARACTER.search(host):
             raise ValueError(f"url: invalid host in {url!r}")
         return host.lower()
     try:

@@ -141,6 +141,14 @@ async def upsert_articles(
             CROSS JOIN LATERAL (SELECT coalesce(existing.dedupe_key, t.dedupe_key) AS key) k
             ORDER BY key, t.ord DESC
         ) r
+        -- An entry stored with the same content is left out before the insert is tried: a tried
+        -- insert computes the search vector and locks the conflicting row (a WAL record) even
+        -- when the DO UPDATE below would change nothing. A refresh of a feed with two new
+        -- entries then costs two inserts, not twenty-two.
+        WHERE NOT EXISTS (
+            SELECT 1 FROM articles same
+            WHERE same.source_id = $1 AND same.dedupe_key = r.key AND same.content_hash = r.content_hash
+        )
         ORDER BY r.ord  -- rows come back in the feed's order
         ON CONFLICT (source_id, dedupe_key) DO UPDATE SET
             guid = EXCLUDED.guid, url = EXCLUDED.url, canonical_url = EXCLUDED.canonical_url,

@@ -177,6 +177,27 @@ async def record_success(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class NotModified:
+    source_id: int
+    status: int
+    next_fetch_in_s: float
+
+
+async def record_not_modified(conn: asyncpg.Pool | asyncpg.Connection, outcomes: list[NotModified]) -> None:
+    """record_success() for many 304 answers in one statement (a 304 changes nothing else)."""
+    await conn.execute(
+        """
+        UPDATE sources AS s SET
+            last_status = o.status, consecutive_errors = 0, last_fetched_at = now(), last_success_at = now(),
+            next_fetch_at = now() + make_interval(secs => o.next_s), updated_at = now()
+        FROM unnest($1::bigint[], $2::integer[], $3::float8[]) AS o(id, status, next_s)
+        WHERE s.id = o.id
+        """,
+        [o.source_id for o in outcomes], [o.status for o in outcomes], [o.next_fetch_in_s for o in outcomes],
+    )
+
+
 async def record_failure(
     conn: asyncpg.Pool | asyncpg.Connection,
     source_id: int,

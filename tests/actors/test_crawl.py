@@ -9,7 +9,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from actors.crawl import DISABLE_AFTER_ERRORS, crawl_source
+from actors.crawl import DISABLE_AFTER_ERRORS, NotModifiedBatch, crawl_source
 from actors.fetch import FetchPolicy, make_client
 from cluster.samplefeeds import SampleFeedServer, start_sample_server
 from cluster.store import articles as article_store
@@ -62,6 +62,27 @@ async def test_sample_feeds_are_stored_once_however_often_crawled(
     healthy = await source_store.get_source(db, sources[0].id)
     assert healthy is not None and healthy.last_status in (200, 304) and healthy.consecutive_errors == 0
     assert healthy.articles_added == first[0].inserted and healthy.title
+
+
+async def test_not_modified_answers_are_written_together_at_flush(
+    db: asyncpg.Pool, client: httpx.AsyncClient, sample_server: SampleFeedServer
+) -> None:
+    sources = [await add(db, url) for url in sample_server.feed_urls[:3]]
+    for source in sources:
+        assert (await crawl_source(client, db, source, POLICY)).ok
+    batch = NotModifiedBatch()
+    for source in sources:
+        current = await source_store.get_source(db, source.id)
+        assert current is not None and current.last_status == 200
+        outcome = await crawl_source(client, db, current, POLICY, not_modified=batch)
+        assert outcome.ok and outcome.not_modified
+        unchanged = await source_store.get_source(db, source.id)
+        assert unchanged is not None and unchanged.last_status == 200  # not written yet
+    await batch.flush(db)
+    for source in sources:
+        row = await source_store.get_source(db, source.id)
+        assert row is not None and row.last_status == 304 and row.consecutive_errors == 0
+    assert batch.pending == []
 
 
 async def test_changed_entry_is_updated_not_duplicated(db: asyncpg.Pool, client: httpx.AsyncClient, server) -> None:
@@ -121,3 +142,16 @@ async def test_source_is_disabled_after_repeated_failures(db: asyncpg.Pool, clie
     assert await source_store.set_enabled(db, source.id, True)
     revived = await source_store.get_source(db, source.id)
     assert revived is not None and revived.enabled and revived.consecutive_errors == 0
+
+
+async def test_410_gone_disables_the_source_at_once(db: asyncpg.Pool, client: httpx.AsyncClient, server) -> None:
+    source = await add(db, server.reply("/retired.xml", b"gone for good", status=410,
+                                        headers={"Content-Type": "text/plain"}))
+    outcome = await crawl_source(client, db, source, POLICY)
+    assert not outcome.ok and outcome.status == 410 and outcome.error_kind == "http_status"
+    row = await source_store.get_source(db, source.id)
+    # One failure, not DISABLE_AFTER_ERRORS of them: the publisher said the feed is gone.
+    assert row is not None and not row.enabled and row.consecutive_errors == 1
+    assert row.last_status == 410 and row.last_error is not None and "410 Gone" in row.last_error
+    claimed = await source_store.claim_due_sources(db, None, force=True)
+    assert source.id not in {s.id for s in claimed}

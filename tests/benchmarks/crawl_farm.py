@@ -833,6 +833,8 @@ def main(argv: list[str] | None = None) -> int:
             "NEWSRAY_CRAWL_ALLOWED_NETWORKS": "127.0.0.0/8", "NEWSRAY_FETCH_TIMEOUT_S": str(FETCH_TIMEOUT_S),
             "NEWSRAY_HOST_DELAY_S": "0", "NEWSRAY_HOST_CONCURRENCY": str(args.host_concurrency),
             "NEWSRAY_FULL_CONTENT": "false", "NEWSRAY_LOG_LEVEL": "WARNING",
+            # Enrichment has its own benchmark; its micro-batches would share these two cores.
+            "NEWSRAY_ENRICH_AUTO": "false",
         }
         cleanup.enter_context(ray_head(settings, env))
         import ray

@@ -176,6 +176,24 @@ async def test_record_success(db: asyncpg.Pool) -> None:
     assert close_to(again.next_fetch_at, await db_now(db) + timedelta(seconds=600))
 
 
+async def test_record_not_modified_is_record_success_for_many(db: asyncpg.Pool) -> None:
+    first, second, untouched = await make_due(db, 3)
+    await store.record_success(db, first, status=200, next_fetch_in_s=60, etag='"e1"', title="One", articles_added=4)
+    await store.record_failure(db, second, error="fetch: timeout", status=None, next_fetch_in_s=60)
+    before = await db_now(db)
+    await store.record_not_modified(db, [store.NotModified(first, 304, 900.0), store.NotModified(second, 304, 1200.0)])
+    one, two, other = [await store.get_source(db, i) for i in (first, second, untouched)]
+    assert one is not None and two is not None and other is not None
+    assert (one.last_status, one.etag, one.title, one.articles_added) == (304, '"e1"', "One", 4)
+    assert one.consecutive_errors == 0
+    assert (two.last_status, two.consecutive_errors, two.error_count, two.last_error) == (304, 0, 1, "fetch: timeout")
+    assert close_to(one.next_fetch_at, before + timedelta(seconds=900))
+    assert close_to(two.next_fetch_at, before + timedelta(seconds=1200))
+    assert close_to(two.last_success_at, before) and close_to(two.last_fetched_at, before)  # type: ignore[arg-type]
+    assert other.last_status is None and other.last_fetched_at is None
+    await store.record_not_modified(db, [])  # nothing to write: no error
+
+
 async def test_record_failure_counts_and_truncates(db: asyncpg.Pool) -> None:
     (source_id,) = await make_due(db, 1)
     before = await db_now(db)
