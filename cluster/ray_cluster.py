@@ -153,28 +153,33 @@ def stop_head(settings: Settings, timeout_s: float = 5.0) -> int:
     """Stop the Ray processes of this data dir's head, and only those: `ray stop` would also
     kill any other cluster on the machine, such as a test run's.
 
-    A process is ours when its command line names our temp dir or its environment carries the
-    HAProxy config path that `start_head` gave `ray start` (every Ray process inherits it):
-    Ray's agents rename themselves (ray::DashboardAgent, ray::RuntimeEnvAgent) and their new
-    command lines name nothing of ours. Ray's daemons take many seconds over a graceful exit
-    and hold nothing durable (PostgreSQL does), so after a short grace period they are killed.
+    Ray's agents rename themselves (ray::DashboardAgent, ray::RuntimeEnvAgent): their command
+    lines then name nothing of ours, and the rename overwrites part of what /proc shows of
+    their environment. So a process is ours when its command line, what is left of its
+    environment (`start_head` puts our temp dir in several variables) or one of its open files
+    (the session's logs) names our temp dir. Ray's daemons take many seconds over a graceful
+    exit and hold nothing durable (PostgreSQL does), so after a short grace period they are
+    killed.
     """
     import psutil
 
-    temp_dir = ray_temp_dir(settings)
-    marker = f"RAY_SERVE_HAPROXY_CONFIG_FILE_LOC={_haproxy_dir(temp_dir) / 'haproxy.cfg'}".encode()
+    temp_dir = str(ray_temp_dir(settings))
     victims = [proc for proc in psutil.process_iter(attrs=["cmdline"])
-               if proc.pid != os.getpid() and _belongs_to_head(proc, str(temp_dir), marker)]
+               if proc.pid != os.getpid() and _belongs_to_head(proc, temp_dir)]
     terminate(victims, timeout_s)
     return len(victims)
 
 
-def _belongs_to_head(proc: psutil.Process, temp_dir: str, marker: bytes) -> bool:
+def _belongs_to_head(proc: psutil.Process, temp_dir: str) -> bool:
+    import psutil
+
     if any(temp_dir in part for part in (proc.info.get("cmdline") or [])):
         return True
     try:  # another user's process, or one that just exited: not ours to stop
-        return marker in Path(f"/proc/{proc.pid}/environ").read_bytes().split(b"\0")
-    except OSError:
+        if temp_dir.encode() in Path(f"/proc/{proc.pid}/environ").read_bytes():
+            return True
+        return any(f.path.startswith(temp_dir) for f in proc.open_files())
+    except (OSError, psutil.Error):
         return False
 
 

@@ -37,7 +37,6 @@ import platform
 import resource
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -53,6 +52,8 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(REPO_ROOT))
+
+from bench_support import free_port, ray_head, stop_process  # noqa: E402 - a sibling script module
 
 ENDPOINT = "/api/v1/articles"
 CONCURRENCY = (1, 16, 64)
@@ -96,12 +97,6 @@ class RunResult:
 
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # --------------------------------------------------------------------------- data
@@ -194,32 +189,16 @@ def uvicorn_server(env: dict[str, str], log_path: Path) -> Iterator[str]:
         wait_ready(url)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop_process(process)
 
 
 @contextmanager
 def serve_server(settings: Any, env: dict[str, str], dashboard: bool, head_env: dict[str, str],
                  replicas: int | None) -> Iterator[str]:
-    from cluster.ray_cluster import RayPorts, connect, start_head, stop_head
-
-    ports = RayPorts(gcs=free_port(), dashboard=free_port(), haproxy_stats=free_port(), haproxy_metrics=free_port())
-    try:
-        address = start_head(settings, ports, {**env, **head_env}, include_dashboard=dashboard)
-        connect(address, env=env)
+    with ray_head(settings, env, head_env=head_env, include_dashboard=dashboard):
         from deployments.app import deploy
 
         yield deploy(http_host="127.0.0.1", http_port=free_port(), env=env, num_replicas=replicas)
-    finally:
-        import ray
-
-        if ray.is_initialized():
-            ray.shutdown()
-        stop_head(settings)
 
 
 def _environ_has(pid: int, marker: bytes) -> bool:

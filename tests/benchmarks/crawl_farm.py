@@ -45,7 +45,6 @@ import platform
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -65,6 +64,8 @@ from urllib.parse import parse_qs, urlsplit
 REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(REPO_ROOT))
+
+from bench_support import free_port, ray_head, stop_process  # noqa: E402 - a sibling script module
 
 FAULTS = ("404", "410", "500", "503", "malformed", "html", "slow_drip", "429", "gzip_bomb", "redirect_loop")
 FAULT_FRACTION = 0.05
@@ -408,12 +409,7 @@ def farm_process(spec: FarmSpec, log_path: Path) -> Iterator[int]:
         port = _read_ready(process, FARM_READY_S)
         yield port
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop_process(process)
 
 
 def _read_ready(process: subprocess.Popen[str], timeout_s: float) -> int:
@@ -445,53 +441,6 @@ def farm_control(spec: FarmSpec, port: int, what: str) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- cluster
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def stop_leftovers(data_dir: Path, timeout_s: float = 10.0) -> None:
-    """Ray's agents rename themselves and escape stop_head's command-line match; every process of
-    this run has our data dir in its environment, and no one else's has."""
-    import psutil
-
-    from cluster.ray_cluster import terminate
-
-    marker = f"NEWSRAY_DATA_DIR={data_dir}".encode()
-    victims = []
-    for proc in psutil.process_iter():
-        if proc.pid == os.getpid():
-            continue
-        try:
-            environ = Path(f"/proc/{proc.pid}/environ").read_bytes().split(b"\0")
-            cmdline = " ".join(proc.cmdline())
-        except (OSError, psutil.Error):
-            continue
-        # Ray's processes only: the farm and Redis (same environment) have their own shutdown.
-        if marker in environ and "--serve-farm" not in cmdline and "redis-server" not in cmdline:
-            victims.append(proc)
-    terminate(victims, timeout_s)
-
-
-@contextmanager
-def ray_head(settings: Any, env: dict[str, str]) -> Iterator[None]:
-    from cluster.ray_cluster import RayPorts, connect, start_head, stop_head
-
-    ports = RayPorts(gcs=free_port(), dashboard=free_port(), haproxy_stats=free_port(), haproxy_metrics=free_port())
-    try:
-        address = start_head(settings, ports, env, num_cpus=os.cpu_count(), include_dashboard=False)
-        connect(address, env=env)
-        yield
-    finally:
-        import ray
-
-        if ray.is_initialized():
-            ray.shutdown()
-        stop_head(settings)
-        stop_leftovers(settings.resolved_data_dir)
 
 
 async def add_farm_sources(database_url: str, spec: FarmSpec, port: int) -> int:
@@ -836,7 +785,7 @@ def main(argv: list[str] | None = None) -> int:
             # Enrichment has its own benchmark; its micro-batches would share these two cores.
             "NEWSRAY_ENRICH_AUTO": "false",
         }
-        cleanup.enter_context(ray_head(settings, env))
+        cleanup.enter_context(ray_head(settings, env, num_cpus=os.cpu_count()))
         import ray
 
         from actors.scheduler import CrawlScheduler

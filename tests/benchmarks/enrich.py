@@ -26,7 +26,6 @@ import asyncio
 import os
 import random
 import shutil
-import socket
 import sys
 import tempfile
 import threading
@@ -53,6 +52,7 @@ from cluster.store import sources as source_store
 from jobs import enrich
 from jobs.enrichment.config import EnrichConfig
 from jobs.enrichment.stages import EmbedStage, PrepareStage, load_batch, run_sync, write_batch
+from bench_support import ray_head  # noqa: E402 - a sibling script module
 
 # --- deterministic articles --------------------------------------------------------------------
 
@@ -428,12 +428,6 @@ def end_to_end(config: EnrichConfig, database_url: str, postmaster: int) -> tupl
     return stats, steady, cpu.peak_rss
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def bench_cluster(prefix: str) -> Iterator[tuple[str, int]]:
     """(database URL, postmaster pid): embedded PostgreSQL, migrated, and a local Ray head without
@@ -441,18 +435,11 @@ def bench_cluster(prefix: str) -> Iterator[tuple[str, int]]:
     data_dir = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
     settings = load_settings(data_dir=data_dir, load_default_sources=False)
     urls = start_services(settings)
-    import ray
-
-    from cluster.ray_cluster import RayPorts, connect, start_head, stop_head
-
     try:
         asyncio.run(migrate(urls.database_url))
-        ports = RayPorts(gcs=free_port(), dashboard=free_port(), haproxy_stats=free_port(), haproxy_metrics=free_port())
-        connect(start_head(settings, ports, urls.as_env(), include_dashboard=False), env=urls.as_env())
-        yield urls.database_url, int((EmbeddedPostgres(data_dir).pgdata / "postmaster.pid").read_text().split()[0])
+        with ray_head(settings, urls.as_env()):
+            yield urls.database_url, int((EmbeddedPostgres(data_dir).pgdata / "postmaster.pid").read_text().split()[0])
     finally:
-        ray.shutdown()
-        stop_head(settings)
         stop_services(settings)
         shutil.rmtree(data_dir, ignore_errors=True)
 

@@ -48,16 +48,19 @@ class Operator:
                               stdin=subprocess.DEVNULL)
 
     def leftover_processes(self) -> list[str]:
-        """Processes started for this data dir (they all inherit NEWSRAY_DATA_DIR) still alive."""
-        marker = f"NEWSRAY_DATA_DIR={self.data_dir}".encode()
+        """Processes started for this data dir still alive: they name it in their environment
+        (NEWSRAY_DATA_DIR and Ray's paths) or hold files under it (Ray's renamed agents, whose
+        rename overwrites part of what /proc shows of their environment, keep their logs open)."""
+        marker = str(self.data_dir)
         found = []
         for proc in psutil.process_iter(attrs=["cmdline"]):
             try:
-                environ = Path(f"/proc/{proc.pid}/environ").read_bytes().split(b"\0")
+                ours = (marker.encode() in Path(f"/proc/{proc.pid}/environ").read_bytes()
+                        or any(f.path.startswith(marker) for f in proc.open_files()))
                 alive = proc.status() != psutil.STATUS_ZOMBIE
             except (OSError, psutil.Error):  # gone meanwhile
                 continue
-            if marker in environ and alive:
+            if ours and alive and proc.pid != os.getpid():
                 found.append(f"{proc.pid}: {' '.join(proc.info['cmdline'] or [])[:120]}")
         return found
 

@@ -1,0 +1,48 @@
+"""What every benchmark needs around its measurement: free loopback ports, stopping a child
+process, and a local Ray head of its own (never `ray stop`, which would kill other clusters)."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def stop_process(process: subprocess.Popen[Any], timeout_s: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within `timeout_s`."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=timeout_s)
+
+
+@contextmanager
+def ray_head(settings: Any, env: Mapping[str, str], *, head_env: Mapping[str, str] | None = None,
+             num_cpus: int | None = None, include_dashboard: bool = False) -> Iterator[str]:
+    """A Ray head on loopback for this benchmark's data dir, this process connected to it; yields
+    its address. `env` reaches the head and the driver, `head_env` only the head (Ray flags)."""
+    import ray
+
+    from cluster.ray_cluster import RayPorts, connect, start_head, stop_head
+
+    ports = RayPorts(gcs=free_port(), dashboard=free_port(), haproxy_stats=free_port(), haproxy_metrics=free_port())
+    try:
+        address = start_head(settings, ports, {**env, **(head_env or {})}, num_cpus=num_cpus,
+                             include_dashboard=include_dashboard)
+        connect(address, env=dict(env))
+        yield address
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+        # Also stops Ray's self-renamed agents (matched by environment, see stop_head).
+        stop_head(settings)
