@@ -148,19 +148,19 @@ async def crawl_source(
         feed = parse_feed(result.body, result.url, result.content_type, result.headers)
         parse_s = time.monotonic() - parse_started
         items = [to_article_input(entry) for entry in feed.entries]
-        stored = await retry_on_disconnect(
-            lambda: article_store.upsert_articles(pool, source.id, items, now=datetime.now(timezone.utc)))
         hints = PublisherHints(ttl_minutes=feed.ttl_minutes, update_period_minutes=feed.update_period_minutes,
                                cache_max_age_s=hints.cache_max_age_s)
-        learned = learned_interval_s([e.published_at for e in feed.entries if e.published_at], default_s)
-        next_s = next_interval_s(default_s=default_s, entry_dates=[e.published_at for e in feed.entries
-                                                                   if e.published_at], hints=hints)
-        await retry_on_disconnect(lambda: source_store.record_success(
-            pool, source.id, status=result.status, next_fetch_in_s=next_s,
+        entry_dates = [e.published_at for e in feed.entries if e.published_at]
+        learned = learned_interval_s(entry_dates, default_s)
+        success = source_store.Success(
+            status=result.status, next_fetch_in_s=next_interval_s(default_s=default_s, entry_dates=entry_dates,
+                                                                  hints=hints),
             etag=result.etag, last_modified=result.last_modified, title=feed.title, site_url=feed.site_url,
-            language=feed.language, articles_added=len(stored.inserted),
-            interval_s=min(max(learned, MIN_INTERVAL_S), MAX_INTERVAL_S),
-        ))
+            language=feed.language, interval_s=min(max(learned, MIN_INTERVAL_S), MAX_INTERVAL_S),
+        )
+        # One statement stores the entries and records the success: one round trip, one commit.
+        stored = await retry_on_disconnect(
+            lambda: article_store.store_feed(pool, source.id, items, success, now=datetime.now(timezone.utc)))
     except (FetchError, ParseError) as exc:
         status = exc.status if isinstance(exc, FetchError) else None
         kind = exc.kind if isinstance(exc, FetchError) else "parse"

@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 
 import asyncpg
 
+from cluster.store import sources as source_store
 from cluster.store.enrichment import topic_filter_sql
 
 # Categories travel as one string per article: unnest() would flatten a text[][] parameter.
@@ -106,20 +107,8 @@ def _unique_by_key(items: list[ArticleInput]) -> list[ArticleInput]:
     return list(by_key.values())
 
 
-async def upsert_articles(
-    conn: asyncpg.Pool | asyncpg.Connection, source_id: int, items: list[ArticleInput], now: datetime | None = None
-) -> UpsertResult:
-    """Insert new entries and update changed ones in a single round trip.
-
-    Idempotent: the unique (source_id, dedupe_key) makes a re-crawl a no-op for unchanged
-    entries. published_at is set once, so keyset pagination never sees an article move.
-    """
-    items = _unique_by_key(items)
-    if not items:
-        return UpsertResult([], [], 0)
-    now = now or datetime.now(timezone.utc)
-    rows = await conn.fetch(
-        """
+# The upsert, with the source at $1 and the entries at $2..$14 (see _upsert_params).
+_UPSERT = """
         INSERT INTO articles AS a (source_id, dedupe_key, guid, url, canonical_url, title, author, summary,
                                    content, published_at, language, categories, content_hash)
         SELECT $1, r.key, r.guid, r.url, r.canonical_url, r.title, r.author, r.summary, r.content,
@@ -159,7 +148,11 @@ async def upsert_articles(
             categories = EXCLUDED.categories, content_hash = EXCLUDED.content_hash, updated_at = now()
         WHERE a.content_hash IS DISTINCT FROM EXCLUDED.content_hash
         RETURNING a.id, (a.xmax = 0) AS inserted
-        """,
+"""
+
+
+def _upsert_params(source_id: int, items: list[ArticleInput], now: datetime) -> tuple[object, ...]:
+    return (
         source_id,
         [i.dedupe_key for i in items], [i.guid for i in items], [i.url for i in items],
         [i.canonical_url for i in items], [i.title for i in items], [i.author for i in items],
@@ -167,9 +160,53 @@ async def upsert_articles(
         [i.language for i in items], [_CATEGORY_SEPARATOR.join(i.categories) for i in items],
         now, [i.content_hash for i in items],
     )
+
+
+def _upsert_result(items: list[ArticleInput], rows: list[asyncpg.Record]) -> UpsertResult:
     inserted = [row["id"] for row in rows if row["inserted"]]
     updated = [row["id"] for row in rows if not row["inserted"]]
     return UpsertResult(inserted, updated, len(items) - len(rows))
+
+
+async def upsert_articles(
+    conn: asyncpg.Pool | asyncpg.Connection, source_id: int, items: list[ArticleInput], now: datetime | None = None
+) -> UpsertResult:
+    """Insert new entries and update changed ones in a single round trip.
+
+    Idempotent: the unique (source_id, dedupe_key) makes a re-crawl a no-op for unchanged
+    entries. published_at is set once, so keyset pagination never sees an article move.
+    """
+    items = _unique_by_key(items)
+    if not items:
+        return UpsertResult([], [], 0)
+    rows = await conn.fetch(_UPSERT, *_upsert_params(source_id, items, now or datetime.now(timezone.utc)))
+    return _upsert_result(items, rows)
+
+
+# The upsert and the source's record_success in one statement: a feed crawl's two writes cost one
+# round trip and one commit, and the row says "fetched" exactly when the entries are stored.
+_STORE_FEED = f"""
+    WITH stored AS ({_UPSERT}),
+    recorded AS ({source_store.success_update_sql("$1", "(SELECT count(*) FROM stored WHERE inserted)", 15)})
+    SELECT id, inserted FROM stored
+"""
+
+
+async def store_feed(
+    conn: asyncpg.Pool | asyncpg.Connection,
+    source_id: int,
+    items: list[ArticleInput],
+    success: source_store.Success,
+    now: datetime | None = None,
+) -> UpsertResult:
+    """upsert_articles() then sources.record_success() with the articles added, in one statement."""
+    items = _unique_by_key(items)
+    if not items:
+        await source_store.record_success_of(conn, source_id, success)
+        return UpsertResult([], [], 0)
+    params = _upsert_params(source_id, items, now or datetime.now(timezone.utc))
+    rows = await conn.fetch(_STORE_FEED, *params, *success.params())
+    return _upsert_result(items, rows)
 
 
 _ARTICLE_COLUMNS = """

@@ -143,6 +143,48 @@ async def claim_due_sources(conn: asyncpg.Pool | asyncpg.Connection, limit: int 
     return [Source.from_row(row) for row in rows]
 
 
+@dataclass(frozen=True, slots=True)
+class Success:
+    """What a fetch that worked writes on its source's row (see :func:`record_success`)."""
+
+    status: int
+    next_fetch_in_s: float
+    etag: str | None = None
+    last_modified: str | None = None
+    title: str | None = None
+    site_url: str | None = None
+    language: str | None = None
+    interval_s: float | None = None  # the newly learned refresh interval, when there is one
+
+    def params(self) -> tuple[object, ...]:
+        """The values for :func:`success_update_sql`'s placeholders, in order."""
+        return (self.status, self.etag, self.last_modified, self.title, self.site_url, self.language,
+                self.next_fetch_in_s, None if self.interval_s is None else max(1, round(self.interval_s)))
+
+
+def success_update_sql(id_param: str, added: str, first: int) -> str:
+    """The UPDATE of record_success, with :meth:`Success.params` at ``$first`` onwards.
+
+    Shared with the articles store, which runs it in the same statement as a feed's upsert (one
+    round trip per fetched feed instead of two); ``added`` is the SQL for the articles added.
+    """
+    p = [f"${first + i}" for i in range(8)]
+    return f"""
+        UPDATE sources SET
+            last_status = {p[0]}, etag = coalesce({p[1]}, etag), last_modified = coalesce({p[2]}, last_modified),
+            title = coalesce(title, {p[3]}), site_url = coalesce(site_url, {p[4]}),
+            language = coalesce(language, {p[5]}),
+            articles_added = articles_added + {added}, consecutive_errors = 0,
+            last_fetched_at = now(), last_success_at = now(),
+            next_fetch_at = now() + make_interval(secs => {p[6]}), updated_at = now(),
+            interval_s = coalesce({p[7]}::integer, interval_s)
+        WHERE id = {id_param}
+        """
+
+
+_RECORD_SUCCESS = success_update_sql("$1", "$2", 3)
+
+
 async def record_success(
     conn: asyncpg.Pool | asyncpg.Connection,
     source_id: int,
@@ -161,20 +203,14 @@ async def record_success(
 
     `interval_s`, when given, is the source's newly learned refresh interval.
     """
-    await conn.execute(
-        """
-        UPDATE sources SET
-            last_status = $2, etag = coalesce($3, etag), last_modified = coalesce($4, last_modified),
-            title = coalesce(title, $5), site_url = coalesce(site_url, $6), language = coalesce(language, $7),
-            articles_added = articles_added + $8, consecutive_errors = 0,
-            last_fetched_at = now(), last_success_at = now(),
-            next_fetch_at = now() + make_interval(secs => $9), updated_at = now(),
-            interval_s = coalesce($10::integer, interval_s)
-        WHERE id = $1
-        """,
-        source_id, status, etag, last_modified, title, site_url, language, articles_added, next_fetch_in_s,
-        None if interval_s is None else max(1, round(interval_s)),
-    )
+    await record_success_of(conn, source_id, Success(status, next_fetch_in_s, etag, last_modified, title, site_url,
+                                                     language, interval_s), articles_added)
+
+
+async def record_success_of(conn: asyncpg.Pool | asyncpg.Connection, source_id: int, success: Success,
+                            articles_added: int = 0) -> None:
+    """record_success() with its values in a :class:`Success`."""
+    await conn.execute(_RECORD_SUCCESS, source_id, articles_added, *success.params())
 
 
 @dataclass(frozen=True, slots=True)

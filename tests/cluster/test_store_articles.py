@@ -13,7 +13,7 @@ import pytest
 
 from cluster.store import articles as store
 from cluster.store.articles import ArticleFilter, ArticleInput, CursorError
-from cluster.store.sources import NewSource, add_source
+from cluster.store.sources import NewSource, Success, add_source, get_source
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -75,6 +75,33 @@ async def test_upsert_is_idempotent(db: asyncpg.Pool) -> None:
 async def test_upsert_of_nothing(db: asyncpg.Pool) -> None:
     source_id = await new_source(db)
     assert await store.upsert_articles(db, source_id, []) == store.UpsertResult([], [], 0)
+
+
+async def test_store_feed_upserts_and_records_success_in_one_statement(db: asyncpg.Pool) -> None:
+    source_id = await new_source(db, title=None)  # type: ignore[arg-type]
+    success = Success(status=200, next_fetch_in_s=900, etag='"v1"', last_modified="Sun, 01 Mar 2026 12:00:00 GMT",
+                      title="Feed", site_url="https://news.example/", language="en", interval_s=1200.4)
+    first = await store.store_feed(db, source_id, [entry("a"), entry("b")], success)
+    assert (len(first.inserted), first.updated, first.unchanged) == (2, [], 0)
+    source = await get_source(db, source_id)
+    assert source is not None
+    assert (source.last_status, source.etag, source.title, source.language) == (200, '"v1"', "Feed", "en")
+    assert (source.articles_added, source.interval_s, source.consecutive_errors) == (2, 1200, 0)
+    assert source.last_success_at is not None
+
+    # Only inserted entries count as added; an unchanged one is left alone, a changed one updated.
+    again = await store.store_feed(db, source_id, [entry("a"), entry("b", title="New"), entry("c")], success)
+    assert (len(again.inserted), len(again.updated), again.unchanged) == (1, 1, 1)
+    assert (await get_source(db, source_id)).articles_added == 3  # type: ignore[union-attr]
+    assert sorted(await rows_by_key(db)) == ["a", "b", "c"]
+
+
+async def test_store_feed_without_entries_still_records_success(db: asyncpg.Pool) -> None:
+    source_id = await new_source(db)
+    result = await store.store_feed(db, source_id, [], Success(status=200, next_fetch_in_s=60, etag='"e"'))
+    assert result == store.UpsertResult([], [], 0)
+    source = await get_source(db, source_id)
+    assert source is not None and (source.etag, source.last_status, source.articles_added) == ('"e"', 200, 0)
 
 
 async def test_mixed_batch_counts_each_outcome(db: asyncpg.Pool) -> None:
@@ -425,7 +452,7 @@ async def test_get_article(db: asyncpg.Pool) -> None:
 
 async def test_same_canonical_url_with_a_new_guid_is_one_article(db) -> None:  # type: ignore[no-untyped-def]
     from cluster.store.articles import ArticleInput, count_articles, upsert_articles
-    from cluster.store.sources import NewSource, add_source
+    from cluster.store.sources import NewSource, Success, add_source, get_source
 
     source, _ = await add_source(db, NewSource(url="http://127.0.0.1/canonical.xml"))
     first = ArticleInput(dedupe_key="guid-1", guid="guid-1", title="Story", canonical_url="http://127.0.0.1/story")
