@@ -195,16 +195,21 @@ def secret_problem(value: str) -> str | None:
     return None
 
 
+def settings_error(exc: ValidationError) -> SettingsError:
+    """A validation failure as one message naming each offending NEWSRAY_ variable."""
+    problems = []
+    for error in exc.errors():
+        field = ".".join(str(part) for part in error["loc"]) or "?"
+        problems.append(f"{ENV_PREFIX}{field.upper()}: {error['msg']}")
+    return SettingsError("invalid settings: " + "; ".join(problems))
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read and validate settings; raise SettingsError naming the offending variable."""
     try:
         settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            field = ".".join(str(part) for part in error["loc"]) or "?"
-            problems.append(f"{ENV_PREFIX}{field.upper()}: {error['msg']}")
-        raise SettingsError("invalid settings: " + "; ".join(problems)) from None
+        raise settings_error(exc) from None
     if settings.production:
         if settings.secret_key is None:
             raise SettingsError(f"{ENV_PREFIX}SECRET_KEY: required in production")

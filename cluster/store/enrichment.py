@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -454,10 +454,8 @@ async def semantic_search(conn: Conn, query_embedding: np.ndarray | Sequence[flo
     vector = np.asarray(query_embedding, dtype=np.float32)
     dims = _dims(vector)
     params: list[object] = [Vector(vector), model_version, limit]
-    topic_sql = ""
-    if topics:
-        params.append(list(topics))
-        topic_sql = f"AND e.topics && ${len(params)}::text[]"
+    # `e` is joined already: its topics column needs no EXISTS.
+    topic_sql = _and_topics(params, topics, lambda placeholder: f"e.topics && {placeholder}::text[]")
     async with _knn_scope(conn, limit * FILTERED_KNN_FACTOR if topics else limit) as knn:
         rows = await knn.fetch(
             f"""
@@ -475,10 +473,7 @@ async def semantic_search(conn: Conn, query_embedding: np.ndarray | Sequence[flo
 async def text_search(conn: Conn, query: str, limit: int = 20, topics: Sequence[str] | None = None) -> list[ArticleHit]:
     """Full-text search ranked by relevance (ts_rank_cd), newest first among equals."""
     params: list[object] = [query, limit]
-    topic_sql = ""
-    if topics:
-        params.append(list(topics))
-        topic_sql = f"AND {topic_filter_sql(f'${len(params)}')}"
+    topic_sql = _and_topics(params, topics)
     rows = await conn.fetch(
         f"""
         SELECT {_HIT_COLUMNS}, ts_rank_cd(a.search, q) AS score
@@ -503,10 +498,7 @@ async def hybrid_search(conn: Conn, query: str, query_embedding: np.ndarray | Se
     vector = np.asarray(query_embedding, dtype=np.float32)
     dims = _dims(vector)
     params: list[object] = [query, Vector(vector), model_version, candidates, limit]
-    topic_sql = ""
-    if topics:
-        params.append(list(topics))
-        topic_sql = f"AND {topic_filter_sql(f'${len(params)}')}"
+    topic_sql = _and_topics(params, topics)
     async with _knn_scope(conn, candidates * FILTERED_KNN_FACTOR if topics else candidates) as knn:
         rows = await knn.fetch(
             f"""
@@ -552,6 +544,15 @@ def topic_filter_sql(placeholder: str, article_alias: str = "a") -> str:
         f"EXISTS (SELECT 1 FROM article_enrichment topic_e WHERE topic_e.article_id = {article_alias}.id"
         f" AND topic_e.topics && {placeholder}::text[])"
     )
+
+
+def _and_topics(params: list[object], topics: Sequence[str] | None,
+                condition: Callable[[str], str] = topic_filter_sql) -> str:
+    """`AND <condition>` with the topics bound as the next parameter, or "" without topics."""
+    if not topics:
+        return ""
+    params.append(list(topics))
+    return f"AND {condition(f'${len(params)}')}"
 
 
 async def topic_counts(conn: Conn, since: datetime | None = None) -> dict[str, int]:

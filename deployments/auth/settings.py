@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from cluster.settings import ENV_PREFIX, SettingsError, comma_list, parse_networks
+from cluster.settings import ENV_PREFIX, comma_list, parse_networks, settings_error
 
 SLUG = r"^[a-z0-9][a-z0-9_-]{0,31}$"
 
@@ -98,11 +98,7 @@ def load_auth_settings(**overrides: object) -> AuthSettings:
     try:
         return AuthSettings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            field = ".".join(str(part) for part in error["loc"]) or "?"
-            problems.append(f"{ENV_PREFIX}{field.upper()}: {error['msg']}")
-        raise SettingsError("invalid settings: " + "; ".join(problems)) from None
+        raise settings_error(exc) from None
 
 
 @lru_cache(maxsize=1)

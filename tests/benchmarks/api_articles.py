@@ -53,7 +53,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(REPO_ROOT))
 
-from bench_support import free_port, ray_head, stop_process  # noqa: E402 - a sibling script module
+import bench_support  # noqa: E402 - a sibling script module
+from bench_support import free_port, ray_head, stop_process  # noqa: E402
 
 ENDPOINT = "/api/v1/articles"
 CONCURRENCY = (1, 16, 64)
@@ -209,17 +210,9 @@ def _environ_has(pid: int, marker: bytes) -> bool:
 
 
 def wait_for_quiet(max_wait_s: float, busy_percent: float = 35.0) -> float:
-    """Wait (bounded) until other work on the machine calms down; return the last CPU %.
-    The default threshold leaves room for the idle Ray head (~0.1 core with the dashboard)."""
-    import psutil
-
-    deadline = time.monotonic() + max_wait_s
-    busy = psutil.cpu_percent(interval=2)
-    while busy > busy_percent and time.monotonic() < deadline:
-        busy = psutil.cpu_percent(interval=2)
-    if busy > busy_percent:
-        log(f"machine still {busy:.0f}% busy with other work: figures will be skewed")
-    return busy
+    """The default threshold leaves room for the idle Ray head (~0.1 core with the dashboard)."""
+    return bench_support.wait_for_quiet(
+        max_wait_s, busy_percent, lambda busy: log(f"machine still {busy:.0f}% busy with other work: figures will be skewed"))
 
 
 # --------------------------------------------------------------------------- CPU accounting

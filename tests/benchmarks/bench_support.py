@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import socket
 import subprocess
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -46,3 +47,17 @@ def ray_head(settings: Any, env: Mapping[str, str], *, head_env: Mapping[str, st
             ray.shutdown()
         # Also stops Ray's self-renamed agents (matched by environment, see stop_head).
         stop_head(settings)
+
+
+def wait_for_quiet(max_wait_s: float, busy_percent: float, on_busy: Callable[[float], None]) -> float:
+    """Wait (bounded) until other work on the machine calms down; return the last CPU %.
+    `on_busy` is told the figure when the machine is still busy at the deadline."""
+    import psutil
+
+    deadline = time.monotonic() + max_wait_s
+    busy = psutil.cpu_percent(interval=2)
+    while busy > busy_percent and time.monotonic() < deadline:
+        busy = psutil.cpu_percent(interval=2)
+    if busy > busy_percent:
+        on_busy(busy)
+    return busy

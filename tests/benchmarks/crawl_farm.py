@@ -65,7 +65,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(REPO_ROOT))
 
-from bench_support import free_port, ray_head, stop_process  # noqa: E402 - a sibling script module
+import bench_support  # noqa: E402 - a sibling script module
+from bench_support import free_port, ray_head, stop_process  # noqa: E402
 
 FAULTS = ("404", "410", "500", "503", "malformed", "html", "slow_drip", "429", "gzip_bomb", "redirect_loop")
 FAULT_FRACTION = 0.05
@@ -566,16 +567,8 @@ def py_spy(directory: Path | None, name: str) -> Iterator[None]:
 
 
 def wait_for_quiet(max_wait_s: float, busy_percent: float = 25.0) -> float:
-    """Wait (bounded) until other work on the machine calms down; return the last CPU %."""
-    import psutil
-
-    deadline = time.monotonic() + max_wait_s
-    busy = psutil.cpu_percent(interval=2)
-    while busy > busy_percent and time.monotonic() < deadline:
-        busy = psutil.cpu_percent(interval=2)
-    if busy > busy_percent:
-        log(f"machine still {busy:.0f}% busy with other work: feeds/s will be skewed (CPU ms/feed less so)")
-    return busy
+    return bench_support.wait_for_quiet(max_wait_s, busy_percent, lambda busy: log(
+        f"machine still {busy:.0f}% busy with other work: feeds/s will be skewed (CPU ms/feed less so)"))
 
 
 def run_round(scheduler: Any, name: str, profile_dir: Path | None = None, quiet_wait_s: float = 0.0) -> RoundResult:
