@@ -1,18 +1,18 @@
 """The topic catalog's keys and display names, for GET /api/v1/topics.
 
-The catalog is the enrichment's (NEWSRAY_ENRICH_TOPICS_FILE, else cluster/data/topics.json);
-only keys and names are read here. A catalog that cannot be read leaves the names out, not the
-counts: the stored topics are what filters match.
+The catalog is the enrichment's (read by cluster.topic_catalog); only keys and names are used
+here. A catalog that cannot be read leaves the names out, not the counts: the stored topics are
+what filters match.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import logging
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
+
+from cluster.topic_catalog import DEFAULT_CATALOG, catalog_items
 
 logger = logging.getLogger("newsray.api")
 
@@ -32,9 +32,8 @@ def catalog_topics() -> list[CatalogTopic]:
 @functools.lru_cache(maxsize=4)
 def _read(path: Path | None) -> list[CatalogTopic]:
     try:
-        raw = path.read_text() if path else resources.files("cluster.data").joinpath("topics.json").read_text()
         return [CatalogTopic(str(item["key"]), {str(k): str(v) for k, v in dict(item.get("name", {})).items()})
-                for item in json.loads(raw)["topics"]]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        logger.error("api: cannot read the topic catalog %s: %s", path or "cluster/data/topics.json", exc)
+                for item in catalog_items(path)]
+    except (ValueError, KeyError, TypeError) as exc:
+        logger.error("api: cannot read the topic catalog %s: %s", path or DEFAULT_CATALOG, exc)
         return []

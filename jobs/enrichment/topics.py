@@ -9,14 +9,14 @@ as a war.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
+
+from cluster.topic_catalog import DEFAULT_CATALOG, catalog_items
 
 DEFAULT_THRESHOLD = 0.78
 TITLE_WEIGHT = 2
@@ -125,8 +125,10 @@ class TopicCatalog:
     @classmethod
     def load(cls, path: Path | None = None) -> "TopicCatalog":
         try:
-            raw = path.read_text() if path else resources.files("cluster.data").joinpath("topics.json").read_text()
-            data = json.loads(raw)
+            items = catalog_items(path)
+        except ValueError as exc:
+            raise ValueError(f"enrich: {exc}") from None
+        try:
             topics = [
                 Topic(
                     key=item["key"],
@@ -134,10 +136,10 @@ class TopicCatalog:
                     keywords={lang: tuple(words) for lang, words in item.get("keywords", {}).items()},
                     descriptions={lang: tuple(text) for lang, text in item.get("description", {}).items()},
                 )
-                for item in data["topics"]
+                for item in items
             ]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ValueError(f"enrich: cannot read topic catalog {path or 'cluster/data/topics.json'}: {exc}") from None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"enrich: cannot read topic catalog {path or DEFAULT_CATALOG}: {exc}") from None
         if len({t.key for t in topics}) != len(topics):
             raise ValueError("enrich: topic keys must be unique")
         return cls(topics)
