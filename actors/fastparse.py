@@ -20,19 +20,17 @@ It answers only when it can be sure, and returns None otherwise (the caller then
   depth-and-order rules for duplicates.
 
 Where feedparser's behaviour is a pure function (its date parser, HTML sniffing, cp1252 table)
-the function itself is called, so there is nothing to get wrong. Two rewrites: feedparser's URL
+the function itself is called, so there is nothing to get wrong. One rewrite: feedparser's URL
 joining, copied line for line onto actors.urljoin (urllib's urljoin with shortcuts, compared with
-both in tests/actors/test_urljoin.py), and :func:`resolve_relative_uris`, feedparser's sgmllib pass
-that absolutizes URLs in HTML fields: it is emulated token by token for a strict grammar of HTML,
-and any fragment outside that grammar is handed to feedparser's own function.
-tests/actors/test_fastparse.py holds the proof obligations: equality with feedparser on every
-fixture, on generated feeds and on fuzzed HTML fragments.
+both in tests/actors/test_urljoin.py). HTML fields are handed over as the document holds them:
+actors.parse runs feedparser without its relative-URI pass, because its sanitizer resolves the
+URLs it keeps itself (see there). tests/actors/test_fastparse.py holds the proof obligations:
+equality with feedparser on every fixture and on generated and mutated feeds.
 """
 
 from __future__ import annotations
 
 import functools
-import html.entities
 import re
 import threading
 import urllib.parse
@@ -44,12 +42,11 @@ from feedparser.datetimes import _parse_date
 from feedparser.html import _cp1252
 from feedparser.mixin import _FeedParserMixin
 from feedparser.urls import ACCEPTABLE_URI_SCHEMES, _urifixer
-from feedparser.urls import resolve_relative_uris as _feedparser_resolve_relative_uris
 from lxml import etree
 
 from actors.urljoin import urljoin
 
-__all__ = ["make_safe_absolute_uri", "parse_raw", "resolve_relative_uris", "urljoin_like_feedparser"]
+__all__ = ["make_safe_absolute_uri", "parse_raw", "urljoin_like_feedparser"]
 
 
 # feedparser's two URL functions, line for line, on actors.urljoin (urllib's urljoin, faster, same
@@ -105,7 +102,6 @@ _CANONICAL_PREFIXES = frozenset(_CANONICAL.values()) - {""}
 _MODELLED = frozenset({"", "dc", "content", "sy", "slash", "wfw", "media", "feedburner"})
 
 _RELATIVE = _FeedParserMixin.can_be_relative_uri
-_CONTAINS_URIS = _FeedParserMixin.can_contain_relative_uris
 _HTML_TYPES = _FeedParserMixin.html_types
 _map_content_type: Callable[[str], str] = _FeedParserMixin.map_content_type
 _looks_like_html: Callable[[str], bool] = _FeedParserMixin.looks_like_html
@@ -118,6 +114,7 @@ _EMAIL = re.compile(
 )
 _DECLARATION = re.compile(rb"""xmlns(?::([^\s=/>]+))?\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 _TEXT_TYPES = frozenset({"text/plain", "text/html"})
+_CP1252_RANGE = re.compile("[\x80-\x9f]")
 
 _LANG = frozenset({"xml:lang"})
 _LINK_ATTRS = frozenset({"href", "rel", "type", "title", "hreflang", "length", "xml:lang"})
@@ -302,8 +299,6 @@ class _Reader:
             out = _urljoin(self.base, out)
         if ctype == "text/plain" and not self.atom and _looks_like_html(out):
             ctype = "text/html"  # RSS titles are nominally text; feedparser sniffs for markup
-        if element in _CONTAINS_URIS and _map_content_type(ctype or "text/html") in _HTML_TYPES:
-            out = resolve_relative_uris(out, self.base, ctype or "text/html")
         if not out.isascii():
             # feedparser's repair of UTF-8 read as Latin-1, then its cp1252 code point mapping.
             try:
@@ -786,147 +781,3 @@ def _image_title(el: etree._Element) -> bool:
         if isinstance(child.tag, str) and _name(child.tag) == ("", "title"):
             return bool((child.text or "").strip())
     return False
-
-
-# ---------------------------------------------------------------- HTML: feedparser's relative-URI pass
-
-_SHORTTAG = re.compile(r"<([^<>\s]+?)\s*/>")
-# One token of the grammar the emulation accepts other than text (what lies between two of them,
-# which must hold no "<"), in sgmllib's order of preference. Every alternative starts with "<" or
-# "&" outside any group, which lets the regex engine skip text fast (three times faster).
-_TOKEN = re.compile(
-    r"""</(?P<end>[a-zA-Z][a-zA-Z0-9]*)\s*>"""
-    r"""|<(?P<start>[a-zA-Z][a-zA-Z0-9]*)"""
-    r"""(?P<attrs>(?:\s+[a-zA-Z_][-a-zA-Z_0-9]*\s*=\s*(?:"[^"<>]*"|'[^'<>]*'))*)\s*(?P<slash>/?)>"""
-    r"""|&\#(?P<charref>[0-9]+|[xX][0-9a-fA-F]+);"""
-    r"""|&(?P<entity>[a-zA-Z][-.a-zA-Z0-9]*)(?:(?P<semicolon>;)|(?=[^a-zA-Z0-9]))"""
-    r"""|&(?P<amp>(?:[a-zA-Z][a-zA-Z0-9]*|\#[0-9]*)?)"""
-    r"""|<(?P<lt>)(?=\s)"""
-)
-_ATTRIBUTE = re.compile(r"""\s+([a-zA-Z_][-a-zA-Z_0-9]*)\s*=\s*(?:"([^"<>]*)"|'([^'<>]*)')""")
-_VALUE_REF = re.compile(r"&(?:[a-zA-Z][-.a-zA-Z0-9]*|#[0-9]+)(;?)")
-_BARE_AMPERSAND = re.compile(r"&(?!#\d+;|#x[0-9a-fA-F]+;|\w+;)")
-_CP1252_RANGE = re.compile("[\x80-\x9f]")
-_VOID = frozenset({"area", "base", "basefont", "br", "col", "command", "embed", "frame", "hr", "img", "input",
-                   "isindex", "keygen", "link", "meta", "param", "source", "track", "wbr"})
-_URI_ATTRIBUTES = frozenset({
-    ("a", "href"), ("applet", "codebase"), ("area", "href"), ("audio", "src"), ("blockquote", "cite"),
-    ("body", "background"), ("del", "cite"), ("form", "action"), ("frame", "longdesc"), ("frame", "src"),
-    ("iframe", "longdesc"), ("iframe", "src"), ("head", "profile"), ("img", "longdesc"), ("img", "src"),
-    ("img", "usemap"), ("input", "src"), ("input", "usemap"), ("ins", "cite"), ("link", "href"),
-    ("object", "classid"), ("object", "codebase"), ("object", "data"), ("object", "usemap"), ("q", "cite"),
-    ("script", "src"), ("source", "src"), ("video", "poster"), ("video", "src"),
-})
-_ENTITY_NAMES = frozenset(html.entities.name2codepoint) | {"apos"}
-
-
-def resolve_relative_uris(fragment: str, base: str, ctype: str) -> str:
-    """feedparser.urls.resolve_relative_uris(fragment, base, "utf-8", ctype), usually faster."""
-    if "<" not in fragment and "&" not in fragment:
-        return fragment  # sgmllib hands plain text through untouched
-    emulated = _emulate_resolver(fragment, base) if ctype == "text/html" else None
-    if emulated is None:
-        return str(_feedparser_resolve_relative_uris(fragment, base, "utf-8", ctype))
-    return emulated
-
-
-def _emulate_resolver(fragment: str, base: str) -> str | None:
-    """feedparser's RelativeURIResolver (an sgmllib pass), for fragments in a strict grammar.
-
-    Returns None when the fragment leaves the grammar (comments, declarations, unquoted or
-    valueless attributes, odd tag names, a "<" that sgmllib would read some other way...).
-    """
-    if "<!" in fragment or "<?" in fragment:
-        return None
-    # The three rewrites feedparser's _BaseHTMLProcessor.feed() applies first.
-    data = _SHORTTAG.sub(_shorttag, fragment) if "/>" in fragment else fragment
-    data = data.replace("&#39;", "'").replace("&#34;", '"')
-    out: list[str] = []
-    at = 0
-    # Text is copied between tokens (a regex search skips it in C); a "<" in it is one that
-    # starts no token of the grammar.
-    for token in _TOKEN.finditer(data):
-        if token.start() > at:
-            text = data[at:token.start()]
-            if "<" in text:
-                return None
-            out.append(text)
-        piece = _SAME_EVERYWHERE.get(token.group())
-        if piece is None:
-            piece = _rewrite(token, data, base)
-            if piece is None:
-                return None
-        out.append(piece)
-        at = token.end()
-    text = data[at:]
-    if "<" in text:
-        return None
-    out.append(text)
-    return "".join(out)
-
-
-# Rewritten tokens that depend on nothing but their own text: a fragment repeats its <p>, </p>
-# and &amp; many times over. Not start tags with attributes (the base URL counts), nor "&name"
-# without ";" (an entity or plain data, depending on the character after it).
-_SAME_EVERYWHERE: dict[str, str] = {}
-_SAME_EVERYWHERE_MAX = 4096
-
-
-def _rewrite(token: re.Match[str], data: str, base: str) -> str | None:
-    """What RelativeURIResolver writes for one token; None when sgmllib would read it otherwise."""
-    kind = token.lastgroup
-    if kind == "start" or kind == "attrs" or kind == "slash":
-        if token.group("slash") and not token.group("attrs") and not data[token.end("start")].isspace():
-            return None  # "<name/" is an SGML short tag to sgmllib
-        piece = _start_tag(token.group("start").lower(), token.group("attrs"), base)
-        if piece is None or token.group("attrs"):
-            return piece
-    elif kind == "end":
-        tag = token.group("end").lower()
-        piece = "" if tag in _VOID else f"</{tag}>"
-    elif kind == "charref":
-        ref = token.group("charref").lower()
-        value = int(ref[1:], 16) if ref.startswith("x") else int(ref)
-        piece = f"&#{hex(ord(_cp1252[value]))[1:]};" if value in _cp1252 else f"&#{ref};"
-    elif kind == "entity" or kind == "semicolon":
-        name = token.group("entity")
-        piece = f"&{name};" if name in _ENTITY_NAMES else f"&amp;{name}"
-        if kind == "entity":
-            return piece
-    else:  # "amp": sgmllib's incomplete reference is data; "lt": so is "<" before a space
-        return token.group()
-    if len(_SAME_EVERYWHERE) >= _SAME_EVERYWHERE_MAX:
-        _SAME_EVERYWHERE.clear()
-    _SAME_EVERYWHERE[token.group()] = piece
-    return piece
-
-
-def _shorttag(match: re.Match[str]) -> str:
-    tag = match.group(1)
-    return f"<{tag} />" if tag in _VOID else f"<{tag}></{tag}>"
-
-
-@functools.lru_cache(maxsize=4096)  # a pure function; feeds repeat their tags (content repeats the summary)
-def _start_tag(tag: str, raw_attrs: str, base: str) -> str | None:
-    """One start tag as RelativeURIResolver writes it back: attributes deduplicated, sorted,
-    relative URLs resolved, special characters escaped; void elements self-closed."""
-    if not raw_attrs:
-        return f"<{tag} />" if tag in _VOID else f"<{tag}>"
-    attrs: dict[str, str] = {}
-    for match in _ATTRIBUTE.finditer(raw_attrs):
-        value = match.group(2) if match.group(2) is not None else match.group(3)
-        if "&" in value and any(not ref.group(1) for ref in _VALUE_REF.finditer(value)):
-            return None  # a reference without ";" that sgmllib would rewrite
-        key = match.group(1).lower()
-        attrs[key] = value.lower() if key in ("rel", "type") else value
-    pieces = []
-    for key in sorted(attrs):
-        value = attrs[key]
-        if (tag, key) in _URI_ATTRIBUTES:
-            value = make_safe_absolute_uri(base, value.strip()) or value
-        if "&" in value or "<" in value or ">" in value or '"' in value:
-            value = value.replace(">", "&gt;").replace("<", "&lt;").replace('"', "&quot;")
-            value = _BARE_AMPERSAND.sub("&amp;", value)
-        pieces.append(f' {key}="{value}"')
-    attributes = "".join(pieces)
-    return f"<{tag}{attributes} />" if tag in _VOID else f"<{tag}{attributes}>"

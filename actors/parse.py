@@ -189,9 +189,12 @@ def _parse_xml_feed(
         if content_language:
             response_headers["content-language"] = content_language
         # A stream, never bytes/str: feedparser treats a str as a URL or file name to open.
-        # Its own sanitizer is off because nh3 below is stricter and faster.
+        # Its own sanitizer is off because nh3 below is stricter and faster. So is its
+        # relative-URI pass: sanitize_html resolves every URL it keeps against the field's base
+        # (the same xml:base feedparser would use), and the pass re-wrote each HTML field through
+        # sgmllib first (entities, short tags, attribute order), a third of the parsing time.
         result = feedparser.parse(
-            io.BytesIO(data), response_headers=response_headers, sanitize_html=False, resolve_relative_uris=True
+            io.BytesIO(data), response_headers=response_headers, sanitize_html=False, resolve_relative_uris=False
         )
     version = _field(result, "version") or ""
     bozo_exc = _field(result, "bozo_exception") if _field(result, "bozo") else None
