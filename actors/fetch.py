@@ -84,7 +84,7 @@ class FetchPolicy:
     timeout_s: float = 10.0  # total deadline of one attempt (all redirect hops and the body)
     max_bytes: int = 10 * 1024 * 1024  # after decompression
     max_redirects: int = 5
-    max_retries: int = 3  # extra attempts after the first, on 429/503/connect errors/timeouts
+    max_retries: int = 3  # extra attempts after the first, on 429/503/connect errors/timeouts (not slow bodies)
     backoff_base_s: float = 0.5
     backoff_max_s: float = 30.0  # also the longest Retry-After honoured in place
     user_agent: str = "newsray/0.1 (+https://github.com/newsray/newsray)"
@@ -138,6 +138,8 @@ class FetchError(Exception):
         self.retry_after_s = retry_after_s
         self.url = url
         self.attempts = 1  # set by fetch() to the attempts made before giving up
+        # The server answered and its body was still arriving when time ran out (see _retry_delay).
+        self.slow_body = False
 
 
 class BlockedAddressError(FetchError):
@@ -372,8 +374,9 @@ async def fetch(
     """GET ``url`` under ``policy``; raise :class:`FetchError` on failure.
 
     A 304 comes back as ``not_modified=True`` with an empty body. 429/503,
-    connection errors and timeouts are retried up to ``policy.max_retries``
-    times with exponential backoff and full jitter, or after Retry-After when
+    connection errors and timeouts before the response's body are retried up
+    to ``policy.max_retries`` times with exponential backoff and full jitter
+    (a body too slow to arrive in time is not: ``FetchError.slow_body``), or after Retry-After when
     the server sends one; a Retry-After longer than ``backoff_max_s`` is not
     waited for: the error is raised at once with ``retry_after_s`` so the
     scheduler can come back later. ``FetchError.attempts`` says how many
@@ -395,12 +398,14 @@ async def fetch(
     attempt = 0
     while True:
         attempt += 1
+        reading: list[bool] = []  # _attempt appends once it reads a body
         try:
             async with asyncio.timeout(policy.timeout_s):
-                result = await _attempt(client, url, policy, headers, resolver)
+                result = await _attempt(client, url, policy, headers, resolver, reading)
         except TimeoutError:
             message = f"{url}: no complete response within {policy.timeout_s:g}s"
             error: FetchError = FetchError("timeout", message, url=url)
+            error.slow_body = bool(reading)
         except FetchError as exc:
             error = exc
         else:
@@ -415,7 +420,11 @@ async def fetch(
 
 
 def _retry_delay(error: FetchError, attempt: int, policy: FetchPolicy) -> float | None:
-    retryable = error.kind in ("timeout", "connect") or (
+    # A server that answered but sends its body too slowly (a slow drip) is slow, not
+    # unreachable: asking again at once costs it and us a whole deadline per attempt (four for
+    # one feed, a lane's worth of feeds waiting behind it) for the same outcome. It comes back
+    # with the source's backoff, like any other failure.
+    retryable = (error.kind in ("timeout", "connect") and not error.slow_body) or (
         error.kind == "http_status" and error.status in _RETRY_STATUSES
     )
     if not retryable or attempt > policy.max_retries:
@@ -427,7 +436,8 @@ def _retry_delay(error: FetchError, attempt: int, policy: FetchPolicy) -> float 
 
 
 async def _attempt(
-    client: httpx.AsyncClient, url: str, policy: FetchPolicy, headers: dict[str, str], resolver: Resolver | None
+    client: httpx.AsyncClient, url: str, policy: FetchPolicy, headers: dict[str, str], resolver: Resolver | None,
+    reading: list[bool],
 ) -> FetchResult:
     current = url
     visited = {_visit_key(url)}
@@ -456,6 +466,7 @@ async def _attempt(
             if status == 304:
                 return _result(response, current, b"", url, redirects, permanent, headers)
             if 200 <= status < 300:
+                reading.append(True)
                 body = await _read_body(response, policy, current)
                 return _result(response, current, body, url, redirects, permanent, headers)
             raise FetchError(
@@ -574,7 +585,9 @@ async def _read_body(response: httpx.Response, policy: FetchPolicy, url: str) ->
             keep(decoder.feed(raw))
         keep(decoder.flush())
     except httpx.TimeoutException as exc:
-        raise FetchError("timeout", f"{url}: {type(exc).__name__} while reading the body", url=url) from None
+        error = FetchError("timeout", f"{url}: {type(exc).__name__} while reading the body", url=url)
+        error.slow_body = True
+        raise error from None
     except httpx.TransportError as exc:
         raise FetchError("connect", f"{url}: {type(exc).__name__} while reading the body: {exc}", url=url) from None
     except (zlib.error, brotli.error) as exc:

@@ -334,6 +334,33 @@ async def test_slow_drip_hits_the_total_deadline(server) -> None:
     assert 0.9 < time.monotonic() - started < 3
 
 
+async def test_slow_body_is_not_retried(server) -> None:
+    # The server answered; asking again would cost it and us another whole deadline.
+    url = server.stream("/drip", b"<", limit=10_000, interval_s=0.2)
+    slow = policy(timeout_s=0.8, max_retries=3, backoff_base_s=0.05)
+    started = time.monotonic()
+    async with make_client(slow) as c:
+        with pytest.raises(FetchError) as info:
+            await fetch(c, url, slow)
+    assert info.value.kind == "timeout" and info.value.slow_body
+    assert info.value.attempts == 1 and server.hits["/drip"] == 1
+    assert time.monotonic() - started < 2
+
+
+async def test_no_answer_before_the_deadline_is_retried(server) -> None:
+    async def silent(request: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(30)  # cancelled when the client gives up
+        return web.Response(body=FEED)
+
+    url = server.add("/silent", silent)
+    slow = policy(timeout_s=0.5, max_retries=2, backoff_base_s=0.05)
+    async with make_client(slow) as c:
+        with pytest.raises(FetchError) as info:
+            await fetch(c, url, slow)
+    assert info.value.kind == "timeout" and not info.value.slow_body
+    assert info.value.attempts == 3 and server.hits["/silent"] == 3
+
+
 def test_parse_retry_after() -> None:
     now = datetime(2024, 1, 1, 12, 0, 0, tzinfo=UTC)
     assert parse_retry_after("7") == 7.0

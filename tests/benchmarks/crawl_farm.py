@@ -26,8 +26,9 @@ and the crawler actors report their peak RSS.
 
 Settings, and why: politeness pauses are off (host_delay_s=0: the farm is our own server) and
 four requests may be in flight per host (host_concurrency=4: a slow-drip feed then blocks one
-lane, not its host); the fetch timeout is 1 s so the slow drips end (fetch retries a timeout three
-times, so each costs its lane about 5 s); the full-content pass is off
+lane, not its host); the fetch timeout is 1 s so the slow drips end (a body still arriving at the
+deadline is not retried, so each costs its lane about 1 s; a 503 is retried three times, up to
+3.5 s); the full-content pass is off
 (NEWSRAY_FULL_CONTENT=false): it fetches article pages, which the farm does not serve, and it
 is not what this benchmark measures. Targets on the 2-core machine: (a) >= 250 feeds/s,
 (b) >= 1,000 feeds/s, (c) >= 500 feeds/s, crawler actors <= 1.5 GB RSS together, nothing lost
