@@ -42,6 +42,7 @@ import brotli
 import httpcore
 import httpx
 
+from actors.asyncio_backend import AsyncioBackend
 from actors.http_pool import OriginPools
 
 __all__ = [
@@ -273,42 +274,25 @@ async def check_url_allowed(url: str, policy: FetchPolicy, resolver: Resolver | 
 # ---------------------------------------------------------------- client
 
 
-class _GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
+class _GuardedNetworkBackend(AsyncioBackend):
     """Resolves, checks and connects to the checked IP itself (TLS still uses
     the URL's host name for SNI and certificate checks)."""
 
     def __init__(self, policy: FetchPolicy, resolver: Resolver | None) -> None:
         self._policy = policy
         self._resolver = resolver
-        self._inner = httpcore.AnyIOBackend()
 
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
+    async def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                          socket_options: Iterable[Any] | None = None) -> httpcore.AsyncNetworkStream:
         addresses = await _allowed_addresses(host, port, self._policy, self._resolver, f"//{host}:{port}")
         error: Exception | None = None
         for address in addresses:
             try:
-                return await self._inner.connect_tcp(
-                    address, port, timeout=timeout, local_address=local_address, socket_options=socket_options
-                )
+                return await super().connect_tcp(address, port, timeout, local_address, socket_options)
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 error = exc
         assert error is not None  # addresses is never empty
         raise error
-
-    async def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
-    ) -> httpcore.AsyncNetworkStream:
-        raise httpcore.ConnectError("fetch: unix sockets are not used")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
 
 
 # Per origin: the scheduler lets a few requests at a time go to one host, so a few connections

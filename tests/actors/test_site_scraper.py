@@ -19,10 +19,10 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpcore
 import pytest
 from aiohttp import web
 
+from actors.asyncio_backend import AsyncioBackend
 from actors.fetch import FetchPolicy
 from actors.site_scraper import (
     ScrapeError,
@@ -157,16 +157,16 @@ def news_site(server: LocalServer, *, crawl_delay: str | None = None, latency_s:
 
 @pytest.fixture
 def connections(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """Every address a TCP connection was opened to (the guarded transport's inner backend)."""
+    """Every address a TCP connection was opened to (the backend under the guarded one)."""
     opened: list[str] = []
-    original = httpcore.AnyIOBackend.connect_tcp
+    original = AsyncioBackend.connect_tcp
 
-    async def spy(self: httpcore.AnyIOBackend, host: str, port: int, *args: Any, **kwargs: Any) -> Any:
+    async def spy(self: AsyncioBackend, host: str, port: int, *args: Any, **kwargs: Any) -> Any:
         opened.append(host)
         assert host.startswith("127."), f"a connection to {host} was attempted"
         return await original(self, host, port, *args, **kwargs)
 
-    monkeypatch.setattr(httpcore.AnyIOBackend, "connect_tcp", spy)
+    monkeypatch.setattr(AsyncioBackend, "connect_tcp", spy)
     yield opened
 
 
