@@ -332,6 +332,8 @@ async def test_filters(db: asyncpg.Pool) -> None:
               published_at=T0 - timedelta(hours=1)),
         entry("e3", title="Quiet day", content="Markets closed early; interest in bonds", language="en",
               published_at=T0 - timedelta(days=2)),
+        entry("e4", title="Harbour news", summary="A teaser on lighthouses", content="The whole story of the pier",
+              language="en", published_at=T0 - timedelta(days=4)),
     ])
     await store.upsert_articles(db, tr, [
         entry("t1", title="Ağaç dikme kampanyası başladı", summary="Gönüllüler şehirde buluştu", language="tr",
@@ -345,14 +347,17 @@ async def test_filters(db: asyncpg.Pool) -> None:
         page = await store.list_articles(db, ArticleFilter(**filters), limit=100)  # type: ignore[arg-type]
         return [a.guid for a in page.articles]  # type: ignore[misc]
 
-    assert await keys() == ["e1", "t1", "e2", "t3", "e3", "t2"]
-    assert await keys(source_id=en) == ["e1", "e2", "e3"]
+    assert await keys() == ["e1", "t1", "e2", "t3", "e3", "t2", "e4"]
+    assert await keys(source_id=en) == ["e1", "e2", "e3", "e4"]
     assert await keys(source_id=tr) == ["t1", "t3", "t2"]
     assert await keys(source_id=en + tr + 100) == []
     assert await keys(language="tr") == ["t1", "t3", "t2"]
     assert await keys(language="de") == []
-    # Full text over title, summary and content.
+    # Full text over the title and the body: the content, or the summary when there is none (a
+    # summary beside content is its teaser, not searched twice).
     assert await keys(query="interest") == ["e1", "e3"]
+    assert await keys(query="pier") == ["e4"] and await keys(query="harbour") == ["e4"]
+    assert await keys(query="lighthouses") == []
     assert await keys(query="stadium") == ["e2"]
     assert await keys(query="bonds") == ["e3"]
     assert await keys(query="INTEREST rates") == ["e1"]
