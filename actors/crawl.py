@@ -7,7 +7,6 @@ goes wrong with one source ends up on that source's row (where `newsray sources 
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass, fields
@@ -16,6 +15,7 @@ from datetime import datetime, timezone
 import asyncpg
 import httpx
 
+from actors.announce import Announcer
 from actors.fetch import FetchError, FetchPolicy, fetch
 from actors.parse import Entry, ParseError, parse_feed
 from actors.robots import RobotsCache
@@ -30,7 +30,6 @@ from actors.schedule_policy import (
 )
 from actors.site_scraper import ScrapeError, SiteConfig, scrape_site_report
 from actors.websub import WebSubError, needs_subscription, subscribe
-from cluster import keys
 from cluster.db import retry_on_disconnect
 from cluster.settings import Settings
 from cluster.store import articles as article_store
@@ -117,7 +116,7 @@ async def crawl_source(
     pool: asyncpg.Pool,
     source: Source,
     policy: FetchPolicy,
-    redis: object | None = None,
+    announcer: Announcer | None = None,
     default_interval_s: float | None = None,
     public_url: str | None = None,
     full_content: bool = True,
@@ -177,8 +176,8 @@ async def crawl_source(
             await source_store.disable_source(pool, source.id, f"{exc} (disabled: 410 Gone)")
         return CrawlOutcome(source.id, False, status, error=str(exc), error_kind=kind,
                             elapsed_s=time.monotonic() - started)
-    if stored.inserted and redis is not None:
-        await _announce(redis, source.id, stored.inserted)
+    if stored.inserted and announcer is not None:
+        announcer.add(source.id, stored.inserted)
     if feed.hub_url and public_url and needs_subscription(source, feed.hub_url):
         try:
             await subscribe(client, pool, source, feed.hub_url, source.url, public_url, policy)
@@ -197,7 +196,7 @@ async def crawl_site(
     policy: FetchPolicy,
     user_agent: str,
     robots: RobotsCache,
-    redis: object | None = None,
+    announcer: Announcer | None = None,
 ) -> CrawlOutcome:
     """A source of kind `site`: scrape its pages with Scrapy, store them like feed entries."""
     started = time.monotonic()
@@ -226,14 +225,14 @@ async def crawl_site(
                              entry_dates=[e.published_at for e in report.entries if e.published_at])
     await retry_on_disconnect(lambda: source_store.record_success(
         pool, source.id, status=200, next_fetch_in_s=next_s, articles_added=len(stored.inserted)))
-    if stored.inserted and redis is not None:
-        await _announce(redis, source.id, stored.inserted)
+    if stored.inserted and announcer is not None:
+        announcer.add(source.id, stored.inserted)
     return CrawlOutcome(source.id, True, 200, inserted=len(stored.inserted), updated=len(stored.updated),
                         unchanged=stored.unchanged, elapsed_s=time.monotonic() - started)
 
 
 async def ingest_push(
-    pool: asyncpg.Pool, source: Source, body: bytes, content_type: str | None, redis: object | None = None
+    pool: asyncpg.Pool, source: Source, body: bytes, content_type: str | None, announcer: Announcer | None = None
 ) -> CrawlOutcome:
     """Store entries a WebSub hub pushed (signature already checked by the Api)."""
     started = time.monotonic()
@@ -244,16 +243,7 @@ async def ingest_push(
     items = [to_article_input(entry) for entry in feed.entries]
     stored = await retry_on_disconnect(
         lambda: article_store.upsert_articles(pool, source.id, items, now=datetime.now(timezone.utc)))
-    if stored.inserted and redis is not None:
-        await _announce(redis, source.id, stored.inserted)
+    if stored.inserted and announcer is not None:
+        announcer.add(source.id, stored.inserted)
     return CrawlOutcome(source.id, True, None, inserted=len(stored.inserted), updated=len(stored.updated),
                         unchanged=stored.unchanged, elapsed_s=time.monotonic() - started, bytes=len(body))
-
-
-async def _announce(redis: object, source_id: int, article_ids: list) -> None:
-    # Live updates are a courtesy: the articles are stored; a Redis hiccup must not fail the crawl.
-    try:
-        message = json.dumps({"source_id": source_id, "ids": [str(i) for i in article_ids]})
-        await redis.publish(keys.CHANNEL_NEW_ARTICLES, message)  # type: ignore[attr-defined]
-    except Exception as exc:  # noqa: BLE001 - any Redis failure is logged and ignored
-        log.warning("crawl: could not announce new articles of source %s: %s", source_id, exc)

@@ -10,6 +10,7 @@ from dataclasses import asdict
 
 import ray
 
+from actors.announce import Announcer
 from actors.crawl import CrawlOutcome, NotModifiedBatch, crawl_site, crawl_source, fetch_policy, ingest_push
 from actors.fetch import make_client
 from actors.full_content import fetch_full_contents
@@ -39,6 +40,7 @@ class FeedCrawler:
         self._policy = fetch_policy(self._settings)
         self._client = None
         self._robots: RobotsCache | None = None
+        self._announcer: Announcer | None = None
         self._limit = asyncio.Semaphore(MAX_CONCURRENT_FETCHES)
         # What exists now (Ray, the imported libraries) lives as long as the process: keep it out
         # of the cyclic GC, which otherwise walks all of it in every full collection while a crawl
@@ -79,12 +81,12 @@ class FeedCrawler:
             self._client = make_client(self._policy)
         async with self._limit:
             pool = await get_pool()
-            redis = self._redis()
+            announcer = self._announcements()
             if source.kind == "site":
                 outcome: CrawlOutcome = await crawl_site(pool, source, self._policy, self._settings.user_agent,
-                                                         self._robots_cache(), redis)
+                                                         self._robots_cache(), announcer)
             else:
-                outcome = await crawl_source(self._client, pool, source, self._policy, redis,
+                outcome = await crawl_source(self._client, pool, source, self._policy, announcer,
                                              default_interval_s=self._settings.crawl_interval_s,
                                              public_url=self._settings.public_url,
                                              full_content=self._settings.full_content, not_modified=not_modified)
@@ -121,16 +123,19 @@ class FeedCrawler:
         source = await get_source(pool, source_id)
         if source is None:
             return {"ok": False, "error": f"crawl: no source #{source_id}"}
-        outcome = await ingest_push(pool, source, body, content_type, self._redis())
+        outcome = await ingest_push(pool, source, body, content_type, self._announcements())
         return outcome.as_dict()
 
-    def _redis(self) -> object | None:
-        from cluster.redis_client import get_redis
+    def _announcements(self) -> Announcer | None:
+        """This crawler's announcer of new articles; None without Redis (nothing to announce on)."""
+        if self._announcer is None:
+            from cluster.redis_client import get_redis
 
-        try:
-            return get_redis()
-        except RuntimeError:
-            return None
+            try:
+                self._announcer = Announcer(get_redis())
+            except RuntimeError:
+                return None
+        return self._announcer
 
     async def ping(self) -> bool:
         return True

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
 import httpx
 import pytest
 import pytest_asyncio
+import redis.asyncio as redis_async
 
+from actors.announce import Announcer
 from actors.crawl import DISABLE_AFTER_ERRORS, NotModifiedBatch, crawl_source
 from actors.fetch import FetchPolicy, make_client
+from cluster import keys
 from cluster.samplefeeds import SampleFeedServer, start_sample_server
 from cluster.store import articles as article_store
 from cluster.store import sources as source_store
@@ -155,3 +160,50 @@ async def test_410_gone_disables_the_source_at_once(db: asyncpg.Pool, client: ht
     assert row.last_status == 410 and row.last_error is not None and "410 Gone" in row.last_error
     claimed = await source_store.claim_due_sources(db, None, force=True)
     assert source.id not in {s.id for s in claimed}
+
+
+async def test_new_articles_are_announced_on_redis_in_one_batch(db: asyncpg.Pool, client: httpx.AsyncClient, server,
+                                                                redis_url: str) -> None:
+    listener = redis_async.from_url(redis_url)
+    publisher = redis_async.from_url(redis_url)
+    pubsub = listener.pubsub()
+    try:
+        await pubsub.subscribe(keys.CHANNEL_NEW_ARTICLES)
+        assert (await pubsub.get_message(timeout=5))["type"] == "subscribe"
+        announcer = Announcer(publisher, delay_s=0.05)
+        sources = [await add(db, server.reply(f"/announced{i}.xml", RSS)) for i in range(3)]
+        for source in sources:
+            assert (await crawl_source(client, db, source, POLICY, announcer)).inserted == 2
+        for source in sources:  # nothing new: nothing announced
+            current = await source_store.get_source(db, source.id)
+            assert (await crawl_source(client, db, current, POLICY, announcer)).inserted == 0
+        received: list[dict[str, object]] = []
+        deadline = time.monotonic() + 10
+        while len(received) < 3 and time.monotonic() < deadline:
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1)
+            if message is not None:
+                received.append(json.loads(message["data"]))
+        await announcer.flush()
+        assert await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.3) is None  # nothing more
+        expected = []
+        for source in sources:
+            ids = await db.fetch("SELECT id FROM articles WHERE source_id = $1", source.id)
+            expected.append({"source_id": source.id, "ids": sorted(str(row["id"]) for row in ids)})
+        assert sorted(({**m, "ids": sorted(m["ids"])} for m in received), key=lambda m: m["source_id"]) == expected
+    finally:
+        await pubsub.aclose()
+        await listener.aclose()
+        await publisher.aclose()
+
+
+async def test_a_redis_failure_does_not_fail_the_crawl(db: asyncpg.Pool, client: httpx.AsyncClient, server,
+                                                       closed_port: int, caplog: pytest.LogCaptureFixture) -> None:
+    unreachable = redis_async.from_url(f"redis://127.0.0.1:{closed_port}", socket_connect_timeout=1)
+    announcer = Announcer(unreachable, delay_s=30)  # flushed below, not by its timer
+    source = await add(db, server.reply("/unannounced.xml", RSS))
+    outcome = await crawl_source(client, db, source, POLICY, announcer)
+    assert outcome.ok and outcome.inserted == 2
+    await announcer.flush()  # logs, never raises
+    assert "could not announce new articles of 1 feed(s)" in caplog.text
+    assert await article_store.count_articles(db, source.id) == 2
+    await unreachable.aclose()
