@@ -323,6 +323,30 @@ def make_transport(policy: FetchPolicy, *, resolver: Resolver | None = None) -> 
     return transport
 
 
+class _NoCookies(httpx.Cookies):
+    """A jar that never takes a cookie (see :class:`CookielessClient`)."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
+
+
+class CookielessClient(httpx.AsyncClient):
+    """An httpx client that neither keeps nor sends cookies, like Miniflux's crawler: a cookie that
+    one source's server sets must not travel with the crawler's later requests (one client serves
+    every source), metered paywalls count nothing, and every page is a first visit. httpx has no
+    switch for it, and a jar whose policy refuses them still builds a urllib request for every
+    response: 2 % of a crawler's CPU in a first crawl, 5 % in a refresh of 304s."""
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return _NoCookies()
+
+    @cookies.setter
+    def cookies(self, cookies: object) -> None:
+        if cookies:
+            raise ValueError("fetch: this client keeps no cookies")
+
+
 def make_client(
     policy: FetchPolicy,
     *,
@@ -332,8 +356,9 @@ def make_client(
     """The shared client for :func:`fetch`: no automatic redirects, no proxies
     from the environment (a proxy would make the address check meaningless),
     pooled connections, HTTP/2 per policy. ``transport`` replaces the guarded
-    one (tests wrap it); ``resolver`` is used by the connect-time check."""
-    return httpx.AsyncClient(
+    one (tests wrap it); ``resolver`` is used by the connect-time check. No
+    cookies (:class:`CookielessClient`)."""
+    return CookielessClient(
         transport=transport or make_transport(policy, resolver=resolver),
         follow_redirects=False,
         trust_env=False,

@@ -47,7 +47,6 @@ from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
@@ -73,6 +72,7 @@ from twisted.python.failure import Failure
 from actors.extract import detect_paywall, extract_article, parse_datetime, plain_text
 from actors.fetch import (
     BlockedAddressError,
+    CookielessClient,
     FetchError,
     FetchPolicy,
     Resolver,
@@ -382,13 +382,10 @@ class _GuardedDownloadHandler(BaseStreamingDownloadHandler[httpx.Response]):
     def __init__(self, crawler: Crawler) -> None:
         super().__init__(crawler)
         self._context = _context_of(crawler)
-        self._client = httpx.AsyncClient(
+        self._client = CookielessClient(  # every page a first visit (and metered paywalls at zero)
             transport=make_transport(self._context.policy, resolver=self._context.resolver),
             follow_redirects=False,  # Scrapy's RedirectMiddleware follows them, through the guard
             trust_env=False,
-            # httpx keeps cookies between requests by default; a jar that
-            # accepts none keeps every page a first visit (and meters at zero).
-            cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
         )
         for name in ("accept", "accept-encoding", "user-agent"):  # Scrapy's middlewares set these
             self._client.headers.pop(name, None)

@@ -361,6 +361,16 @@ async def test_no_answer_before_the_deadline_is_retried(server) -> None:
     assert info.value.attempts == 3 and server.hits["/silent"] == 3
 
 
+async def test_cookies_are_neither_kept_nor_sent(server, client) -> None:
+    url = server.reply("/feed", FEED, headers={"Set-Cookie": "session=abc; Path=/"})
+    await fetch(client, url, policy())
+    await fetch(client, url, policy())
+    assert [r.headers.get("Cookie") for r in server.requests] == [None, None]
+    assert len(client.cookies) == 0
+    with pytest.raises(ValueError, match="keeps no cookies"):
+        client.cookies = {"session": "abc"}
+
+
 def test_parse_retry_after() -> None:
     now = datetime(2024, 1, 1, 12, 0, 0, tzinfo=UTC)
     assert parse_retry_after("7") == 7.0
