@@ -35,7 +35,7 @@ import re
 import threading
 import urllib.parse
 import xml.parsers.expat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from feedparser.datetimes import _parse_date
@@ -459,18 +459,7 @@ class _Reader:
     def channel(self, el: etree._Element, lang: str | None) -> None:
         lang = _language(_attrs(el, _LANG), lang)
         feed = self.feed
-        seen: set[str] = set()
-        for child in el:
-            if not isinstance(child.tag, str):
-                continue
-            key = _name(child.tag)
-            rule = _CHANNEL.get(key)
-            if rule is None:
-                raise _Bail
-            if rule in _SINGLE_CHANNEL:
-                if rule in seen:
-                    raise _Bail
-                seen.add(rule)
+        for child, rule in _rules(el, _CHANNEL, _SINGLE_CHANNEL):
             if rule == "item":
                 self.item(child, lang)
             elif rule == "title":
@@ -501,21 +490,8 @@ class _Reader:
         self.title_depth = -1 if not _image_title(el) else 4
 
     def item(self, el: etree._Element, lang: str | None) -> None:
-        lang = _language(_attrs(el, _LANG), lang)
-        entry: Raw = {}
-        self.entries.append(entry)
-        self.title_depth = -1
-        seen: set[str] = set()
-        for child in el:
-            if not isinstance(child.tag, str):
-                continue
-            rule = _ITEM.get(_name(child.tag))
-            if rule is None:
-                raise _Bail
-            if rule in _SINGLE_ITEM:
-                if rule in seen:
-                    raise _Bail
-                seen.add(rule)
+        lang, entry = self.new_entry(el, lang)
+        for child, rule in _rules(el, _ITEM, _SINGLE_ITEM):
             if rule == "title":
                 self.title(child, entry, True, lang, 4)
             elif rule == "link":
@@ -564,17 +540,7 @@ class _Reader:
         if lang:
             self.feed["language"] = lang.replace("_", "-")
         feed = self.feed
-        seen: set[str] = set()
-        for child in root:
-            if not isinstance(child.tag, str):
-                continue
-            rule = _FEED.get(_name(child.tag))
-            if rule is None:
-                raise _Bail
-            if rule in _SINGLE_FEED:
-                if rule in seen:
-                    raise _Bail
-                seen.add(rule)
+        for child, rule in _rules(root, _FEED, _SINGLE_FEED):
             if rule == "entry":
                 self.entry(child, lang)
             elif rule == "title":
@@ -591,21 +557,8 @@ class _Reader:
                 _ignorable(child, rule)
 
     def entry(self, el: etree._Element, lang: str | None) -> None:
-        lang = _language(_attrs(el, _LANG), lang)
-        entry: Raw = {}
-        self.entries.append(entry)
-        self.title_depth = -1
-        seen: set[str] = set()
-        for child in el:
-            if not isinstance(child.tag, str):
-                continue
-            rule = _ENTRY.get(_name(child.tag))
-            if rule is None:
-                raise _Bail
-            if rule in _SINGLE_ENTRY:
-                if rule in seen:
-                    raise _Bail
-                seen.add(rule)
+        lang, entry = self.new_entry(el, lang)
+        for child, rule in _rules(el, _ENTRY, _SINGLE_ENTRY):
             if rule == "title":
                 self.title(child, entry, True, lang, 3)
             elif rule == "link":
@@ -640,11 +593,38 @@ class _Reader:
                 _ignorable(child, rule)
         self.has_content = False
 
+    def new_entry(self, el: etree._Element, lang: str | None) -> tuple[str | None, Raw]:
+        """An <item> or <entry> starts: its language and its (appended) record."""
+        lang = _language(_attrs(el, _LANG), lang)
+        entry: Raw = {}
+        self.entries.append(entry)
+        self.title_depth = -1
+        return lang, entry
+
     def contributor(self, el: etree._Element, ctx: Raw) -> None:
         _attrs(el, _LANG)
         for child in el:
             if isinstance(child.tag, str):
                 self.person_part(child, ctx, on_author=False)
+
+
+def _rules(el: etree._Element, table: dict[tuple[str, str], str], single: frozenset[str]
+           ) -> Iterator[tuple[etree._Element, str]]:
+    """The child elements of ``el`` with their rule in ``table``; bails on an element the table
+    does not model and on a second occurrence of a single-valued one (feedparser's
+    depth-and-order rules for duplicates are not reproduced)."""
+    seen: set[str] = set()
+    for child in el:
+        if not isinstance(child.tag, str):
+            continue  # comments and processing instructions
+        rule = table.get(_name(child.tag))
+        if rule is None:
+            raise _Bail
+        if rule in single:
+            if rule in seen:
+                raise _Bail
+            seen.add(rule)
+        yield child, rule
 
 
 # ---------------------------------------------------------------- feedparser's author and tag rules
