@@ -17,6 +17,7 @@ import redis.asyncio as redis_async
 
 from cluster.db import get_pool, get_read_pool
 from cluster.redis_client import get_redis
+from cluster.store.health import ping
 from deployments.query_encoding import EncodeQuery, in_process_encoder
 
 logger = logging.getLogger("newsray.api")
@@ -54,12 +55,6 @@ def pool_usage(pool: asyncpg.Pool) -> PoolUsage:
     return PoolUsage(size=size, in_use=size - pool.get_idle_size())
 
 
-# TODO-MOVE: cluster/db.py as `async def ping(pool: asyncpg.Pool) -> None` (SQL belongs to
-# cluster/; requested in the deployments report). Kept here until it lands.
-async def _ping_database(pool: asyncpg.Pool) -> None:
-    await pool.fetchval("SELECT 1")
-
-
 async def check_database(backends: Backends) -> tuple[bool, PoolUsage]:
     """Whether the database answers a round trip in time, and how busy the read pool (the one
     serving the hot paths) is."""
@@ -67,7 +62,7 @@ async def check_database(backends: Backends) -> tuple[bool, PoolUsage]:
     try:
         async with asyncio.timeout(DATABASE_CHECK_TIMEOUT_S):
             pool = await backends.read_pool()
-            await _ping_database(pool)
+            await ping(pool)
         ok = True
     except Exception as exc:  # noqa: BLE001 - any failure means "not ok"; say why in the log
         logger.warning("api: health: database check failed: %s: %s", type(exc).__name__, exc)
