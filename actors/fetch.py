@@ -449,7 +449,7 @@ async def _attempt(
     reading: list[bool],
 ) -> FetchResult:
     current = url
-    visited = {_visit_key(url)}
+    visited: set[str] | None = None  # the hops so far, made on the first redirect (most fetches have none)
     redirects = 0
     permanent = True
     while True:
@@ -462,6 +462,8 @@ async def _attempt(
             if status in _REDIRECT_STATUSES and "location" in response.headers:
                 target = _redirect_target(response, current)
                 key = _without_fragment(target)
+                if visited is None:
+                    visited = {_visit_key(url)}
                 if key in visited:
                     raise FetchError("redirect_loop", f"{url}: redirect loop back to {target}", url=url)
                 if redirects >= policy.max_redirects:
