@@ -79,6 +79,8 @@ def _normalize(url: str, base: str | None, *, sort_query: bool) -> str:
     raw = url.strip()
     if base:
         raw = urljoin(base.strip(), raw)
+    elif (canonical := _already_canonical(raw)) is not None:
+        return canonical
     try:
         parts = urlsplit(raw)
     except ValueError as exc:  # e.g. an unbalanced "[" in the host
@@ -102,6 +104,32 @@ def _normalize(url: str, base: str | None, *, sort_query: bool) -> str:
     path = _fix_escapes(quote(_remove_dot_segments(parts.path), safe=_PATH_SAFE)) or "/"
     query = _normalize_query(parts.query, sort=sort_query)
     return f"{scheme}://{netloc}{path}" + (f"?{query}" if query else "")
+
+
+# A URL that every rule below leaves as it is, but for its fragment: lowercase http(s) scheme and
+# ASCII host, no userinfo, a port only when it is not the default, a path of characters that need
+# no escaping and no dot segments, no query. Most article links look like this, and the crawler
+# canonicalizes every one it reads (tests/cluster/test_urls.py checks the shortcut against the
+# full rules on generated URLs).
+_CANONICAL_ALREADY = re.compile(
+    r"(https?)://([a-z0-9](?:[a-z0-9.-]*[a-z0-9])?)(?::([1-9][0-9]{0,4}))?((?:/[A-Za-z0-9\-._~!$&'()*+,;=:@]*)*)"
+    r"(?:#.*)?",
+    re.DOTALL,
+)
+_DOT_SEGMENT = re.compile(r"/\.\.?(?=/|$)")
+
+
+def _already_canonical(raw: str) -> str | None:
+    """The canonical form of ``raw`` when the rules would only drop its fragment, else None."""
+    match = _CANONICAL_ALREADY.fullmatch(raw)
+    if match is None:
+        return None
+    scheme, _, port, path = match.groups()
+    if port is not None and (int(port) > 65535 or int(port) == _DEFAULT_PORTS[scheme]):
+        return None
+    if "." in path and _DOT_SEGMENT.search(path):
+        return None
+    return raw[:match.end(4)] if path else raw[:match.end(4)] + "/"
 
 
 def _normalize_host(host: str, url: str) -> str:

@@ -107,3 +107,43 @@ def test_source_urls_keep_query_order_but_drop_tracking() -> None:
         == "https://example.com/feed.xml?tag=ray&format=rss"
     )
     assert normalize_source_url("HTTPS://Blog.Example:443") == "https://blog.example/"
+
+
+def test_the_already_canonical_shortcut_agrees_with_the_full_rules() -> None:
+    # _normalize returns early for URLs the rules would only strip of a fragment; on every
+    # generated URL where the shortcut answers, the full rules must give the same string.
+    import random
+
+    from cluster import urls
+
+    rng = random.Random(11)
+    schemes = ["http", "https", "HTTP", "Https", "ftp"]
+    hosts = ["example.com", "Example.com", "a.b-c.example", "127.0.1.8", "xn--bcher-kva.example", "host.",
+             "exa_mple.com", "-x.example", "münchen.example", "[::1]", "user@host.example", "h..example", "1234"]
+    ports = ["", ":80", ":443", ":8080", ":080", ":0", ":65535", ":65536", ":99999", ":", ":x"]
+    segments = ["a", "B", "", ".", "..", ".hidden", "a.b", "%41", "%7e", "%2F", "~u", "x y", "é", "a:b", "@",
+                "!$&'()*+,;=", "index.html", "a%", "\t", "a\nb", "[x]", "{x}", "|", "^"]
+    tails = ["", "?", "?a=1", "?utm_source=x", "#", "#frag", "#a?b", "#x#y", "?b=2&a=1#f"]
+    plain = {"scheme": schemes[:2], "host": hosts[:5], "port": ports[:4] + ports[6:7], "segment": segments[:2] + segments[5:7]
+             + segments[10:12] + segments[13:15], "tail": [t for t in tails if "?" not in t]}
+    odd = {"scheme": schemes, "host": hosts, "port": ports, "segment": segments, "tail": tails}
+    answered = 0
+    for n in range(30_000):
+        # Mostly URLs near the shortcut's edge: one piece at a time from the odd ones.
+        pick = {key: (odd if rng.random() < 0.15 else plain)[key] for key in plain} if n % 2 else odd
+        path = "".join("/" + rng.choice(pick["segment"]) for _ in range(rng.randint(0, 4)))
+        url = f"{rng.choice(pick['scheme'])}://{rng.choice(pick['host'])}{rng.choice(pick['port'])}{path}{rng.choice(pick['tail'])}"
+        shortcut = urls._already_canonical(url)
+        if shortcut is None:
+            continue
+        answered += 1
+        original = urls._already_canonical
+        try:
+            urls._already_canonical = lambda raw: None  # type: ignore[assignment] - the full rules only
+            assert canonicalize_url(url) == shortcut, url
+            assert normalize_source_url(url) == shortcut, url
+        finally:
+            urls._already_canonical = original  # type: ignore[assignment]
+    assert answered > 3_000
+    assert urls._already_canonical("http://127.0.1.8:40777/articles/7/19.html") == "http://127.0.1.8:40777/articles/7/19.html"
+    assert urls._already_canonical("https://news.example") == "https://news.example/"
