@@ -42,7 +42,7 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
                 return await self._reader.read(max_bytes)
         except TimeoutError:
             raise httpcore.ReadTimeout(f"no data within {timeout:g}s") from None
-        except (OSError, ssl.SSLError) as exc:
+        except OSError as exc:  # ssl.SSLError and ConnectionError included
             raise httpcore.ReadError(str(exc) or type(exc).__name__) from exc
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
@@ -57,7 +57,7 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
                     await self._writer.drain()
         except TimeoutError:
             raise httpcore.WriteTimeout(f"could not send within {timeout:g}s") from None
-        except (OSError, ssl.SSLError, RuntimeError) as exc:  # RuntimeError: writing to a closed transport
+        except (OSError, RuntimeError) as exc:  # RuntimeError: writing to a closed transport
             raise httpcore.WriteError(str(exc) or type(exc).__name__) from exc
 
     async def aclose(self) -> None:
@@ -73,7 +73,7 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         except TimeoutError:
             await self.aclose()
             raise httpcore.ConnectTimeout(f"no TLS handshake within {timeout:g}s") from None
-        except (OSError, ssl.SSLError, ConnectionError) as exc:
+        except OSError as exc:  # ssl.SSLError and ConnectionError included
             await self.aclose()
             raise httpcore.ConnectError(str(exc) or type(exc).__name__) from exc
         return self  # the writer's transport is now the TLS one; the reader is fed through it

@@ -15,6 +15,7 @@ import ssl
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,6 +79,7 @@ class Server:
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, Server], Awaitable[None]]
 
 
+@asynccontextmanager
 async def serve(handler: Handler, context: ssl.SSLContext | None = None) -> AsyncIterator[Server]:
     state = Server(port=0)
 
@@ -133,7 +135,7 @@ def pool(context: ssl.SSLContext | None = None, http2: bool = True) -> httpcore.
 
 
 async def test_tls_with_http2_multiplexes_on_one_connection(certificate) -> None:
-    async for server in serve(http_any, server_context(certificate, ["h2", "http/1.1"])):
+    async with serve(http_any, server_context(certificate, ["h2", "http/1.1"])) as server:
         async with pool(client_context(certificate)) as http:
             responses = await asyncio.gather(*[http.request("GET", f"https://127.0.0.1:{server.port}/feed/{n}")
                                                for n in range(5)])
@@ -144,7 +146,7 @@ async def test_tls_with_http2_multiplexes_on_one_connection(certificate) -> None
 
 
 async def test_tls_with_http1_when_the_server_offers_only_that(certificate) -> None:
-    async for server in serve(http_any, server_context(certificate, ["http/1.1"])):
+    async with serve(http_any, server_context(certificate, ["http/1.1"])) as server:
         async with pool(client_context(certificate)) as http:
             first = await http.request("GET", f"https://localhost:{server.port}/a")
             second = await http.request("GET", f"https://localhost:{server.port}/b")
@@ -154,7 +156,7 @@ async def test_tls_with_http1_when_the_server_offers_only_that(certificate) -> N
 
 
 async def test_an_untrusted_certificate_is_a_connect_error(certificate) -> None:
-    async for server in serve(http_any, server_context(certificate, ["http/1.1"])):
+    async with serve(http_any, server_context(certificate, ["http/1.1"])) as server:
         async with pool(client_context(None)) as http:
             with pytest.raises(httpcore.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
                 await http.request("GET", f"https://127.0.0.1:{server.port}/")
@@ -165,7 +167,7 @@ async def test_a_server_that_never_answers_is_a_read_timeout() -> None:
         await reader.readuntil(b"\r\n\r\n")
         await asyncio.sleep(30)  # cancelled when the test's server closes
 
-    async for server in serve(silent):
+    async with serve(silent) as server:
         async with pool() as http:
             started = time.monotonic()
             with pytest.raises(httpcore.ReadTimeout):
@@ -187,7 +189,7 @@ async def test_a_keepalive_connection_closed_by_the_server_is_replaced() -> None
         writer.close()  # ...and yet closed, as servers do on idle timeouts
         state.closed_by_server += 1
 
-    async for server in serve(one_then_close):
+    async with serve(one_then_close) as server:
         async with pool() as http:
             first = await http.request("GET", f"http://127.0.0.1:{server.port}/1")
             # The probe: the idle connection counts as expired once the server's FIN has arrived
