@@ -121,20 +121,22 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:
-    """Nothing to undo: read-path connections never change session state."""
+    """Nothing to undo: the users of a stateless pool never change session state."""
 
 
 async def create_pool(database_url: str, min_size: int = 1, max_size: int = 10, *,
-                      read_only_path: bool = False) -> asyncpg.Pool:
+                      stateless: bool = False) -> asyncpg.Pool:
     """A pool whose connections know the pgvector type (migrations must have run).
 
-    `read_only_path` skips asyncpg's reset on release (`pg_advisory_unlock_all(); CLOSE ALL;
+    `stateless` skips asyncpg's reset on release (`pg_advisory_unlock_all(); CLOSE ALL;
     UNLISTEN *; RESET ALL`, a second round trip for a one-query request). Only for code that
-    runs single statements and leaves no session state: the API's hot read paths. Measured on
-    2 cores: Serve went from 0.77x to 0.81-0.90x uvicorn's req/s at c=64
-    (tests/benchmarks/README.md). asyncpg still rolls back an open transaction first.
+    leaves no session state behind (no SET, LISTEN or session advisory lock; its transactions
+    closed): the API's hot read paths and the crawler's writes. asyncpg still rolls back an open
+    transaction first. Measured on 2 cores: Serve went from 0.77x to 0.81-0.90x uvicorn's req/s
+    at c=64 (tests/benchmarks/README.md); a stored feed costs the crawler about 0.06 ms and
+    PostgreSQL about 0.1 ms less.
     """
-    options: dict[str, object] = {"reset": _keep_session} if read_only_path else {}
+    options: dict[str, object] = {"reset": _keep_session} if stateless else {}
     try:
         pool = await asyncpg.create_pool(
             database_url, min_size=min_size, max_size=max_size, init=_init_connection,
@@ -152,10 +154,10 @@ _pools: dict[tuple[bool, int], asyncpg.Pool] = {}
 _pool_locks: dict[tuple[bool, int], asyncio.Lock] = {}
 
 
-async def _process_pool(read_only_path: bool) -> asyncpg.Pool:
+async def _process_pool(stateless: bool) -> asyncpg.Pool:
     from cluster.settings import get_settings
 
-    key = (read_only_path, id(asyncio.get_running_loop()))
+    key = (stateless, id(asyncio.get_running_loop()))
     pool = _pools.get(key)
     if pool is not None:
         return pool
@@ -166,7 +168,7 @@ async def _process_pool(read_only_path: bool) -> asyncpg.Pool:
             if not settings.database_url:
                 raise StoreError("store: NEWSRAY_DATABASE_URL is not set in this process (start with `newsray up`)")
             pool = await create_pool(settings.database_url, settings.db_pool_min, settings.db_pool_max,
-                                     read_only_path=read_only_path)
+                                     stateless=stateless)
             _pools[key] = pool
     return pool
 
@@ -176,13 +178,13 @@ async def get_pool() -> asyncpg.Pool:
     return await _process_pool(False)
 
 
-async def get_read_pool() -> asyncpg.Pool:
-    """The process-wide pool for single-statement reads that leave no session state."""
+async def get_stateless_pool() -> asyncpg.Pool:
+    """The process-wide pool for code that leaves no session state (see `create_pool`)."""
     return await _process_pool(True)
 
 
-async def _close(read_only_path: bool) -> None:
-    pool = _pools.pop((read_only_path, id(asyncio.get_running_loop())), None)
+async def _close(stateless: bool) -> None:
+    pool = _pools.pop((stateless, id(asyncio.get_running_loop())), None)
     if pool is not None:
         await pool.close()
 
@@ -191,7 +193,7 @@ async def close_pool() -> None:
     await _close(False)
 
 
-async def close_read_pool() -> None:
+async def close_stateless_pool() -> None:
     await _close(True)
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 import cluster
-from cluster.db import close_pool, close_read_pool
+from cluster.db import close_pool, close_stateless_pool
 from cluster.redis_client import close_redis
 from deployments.auth.install import install_auth
 from deployments.backends import Backends
@@ -47,7 +47,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
     # Close this loop's pool and Redis client, so a stopped server leaves no sockets behind.
     await close_pool()
-    await close_read_pool()
+    await close_stateless_pool()
     await close_redis()
 
 

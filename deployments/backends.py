@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import asyncpg
 import redis.asyncio as redis_async
 
-from cluster.db import get_pool, get_read_pool
+from cluster.db import get_pool, get_stateless_pool
 from cluster.redis_client import get_redis
 from cluster.store.health import ping
 from deployments.query_encoding import EncodeQuery, in_process_encoder
@@ -35,7 +35,7 @@ REDIS_CHECK_TIMEOUT_S = 1.0
 class Backends:
     # Hot read paths (lists, one article, sources, the page, /health): single statements with
     # no session state, on a pool released without asyncpg's reset round trip.
-    read_pool: PoolProvider = field(default=get_read_pool)
+    read_pool: PoolProvider = field(default=get_stateless_pool)
     # Everything else (writes, transactions, anything that may leave session state).
     pool: PoolProvider = field(default=get_pool)
     redis: RedisProvider = field(default=get_redis)

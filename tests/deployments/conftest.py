@@ -9,7 +9,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from cluster.db import close_pool, close_read_pool
+from cluster.db import close_pool, close_stateless_pool
 from cluster.redis_client import close_redis
 from cluster.settings import get_settings
 from deployments.api import create_app
@@ -30,7 +30,7 @@ async def process_clients(service_settings: None) -> AsyncIterator[None]:
     or their sockets would be collected unclosed (a warning, hence an error, under pytest)."""
     yield
     await close_pool()
-    await close_read_pool()
+    await close_stateless_pool()
     await close_redis()
 
 

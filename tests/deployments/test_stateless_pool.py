@@ -1,4 +1,5 @@
-"""The read pool of the hot paths: no reset round trip on release, transactions still undone."""
+"""The stateless pool (the API's hot reads, the crawler's writes): no reset round trip on release,
+transactions still undone."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from cluster.db import StoreError, create_pool
 
 
 async def test_release_skips_the_reset_but_not_the_rollback(database_url: str, db: asyncpg.Pool) -> None:
-    pool = await create_pool(database_url, min_size=1, max_size=1, read_only_path=True)
+    pool = await create_pool(database_url, min_size=1, max_size=1, stateless=True)
     try:
         async with pool.acquire() as conn:
             await conn.execute("SET application_name = 'kept'")
@@ -32,5 +33,5 @@ async def test_unreachable_database_is_a_store_error_without_the_password() -> N
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
         with pytest.raises(StoreError, match=r"^store: cannot connect to postgresql://newsray:\*\*\*@") as caught:
-            await create_pool(f"postgresql://newsray:hunter2@127.0.0.1:{port}/newsray", read_only_path=True)
+            await create_pool(f"postgresql://newsray:hunter2@127.0.0.1:{port}/newsray", stateless=True)
     assert "hunter2" not in str(caught.value)
