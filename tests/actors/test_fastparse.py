@@ -9,6 +9,7 @@ must actually answer for common well-formed feeds, or it would be pointless.
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -184,17 +185,49 @@ FRAGMENT_TOKENS = (
 )
 
 
+def _resolver_for(base: str):  # type: ignore[no-untyped-def]
+    def resolve(tag: str, attribute: str, value: str) -> str | None:
+        if attribute not in parse_module._URL_ATTRIBUTES:
+            return value
+        return parse_module._join_or_none(base, value.strip())
+
+    return resolve
+
+
+def _nh3_clean(fragment: str, base: str) -> str | None:
+    return nh3.clean(
+        fragment, tags=set(parse_module._ALLOWED_TAGS), clean_content_tags=set(parse_module._CLEAN_CONTENT_TAGS),
+        attributes=parse_module._ALLOWED_ATTRIBUTES, attribute_filter=_resolver_for(base),
+        url_schemes={"http", "https", "mailto"}, link_rel=parse_module._LINK_REL, strip_comments=True,
+    ).strip() or None
+
+
 def test_reused_cleaner_sanitizes_like_nh3_clean() -> None:
-    # sanitize_html keeps one nh3.Cleaner per base URL (speed); it must equal nh3.clean() with
-    # the same options on the corpus's fragments and on fragments made from FRAGMENT_TOKENS.
+    # sanitize_html keeps one nh3.Cleaner for every base URL (speed); it must equal nh3.clean()
+    # with the same options on the corpus's fragments and on fragments made from FRAGMENT_TOKENS.
     rng = random.Random(7)
     fragments = list(feed_corpus.HTML_FRAGMENTS) + [
         "".join(rng.choice(FRAGMENT_TOKENS) for _ in range(rng.randint(1, 12))) for _ in range(2_000)]
     for base in ("https://news.example/dir/feed.xml", "http://127.0.1.7:8080/feeds/7.xml"):
         for fragment in fragments:
-            expected = nh3.clean(
-                fragment, tags=set(parse_module._ALLOWED_TAGS), clean_content_tags=set(parse_module._CLEAN_CONTENT_TAGS),
-                attributes=parse_module._ALLOWED_ATTRIBUTES, attribute_filter=parse_module._url_resolver(base),
-                url_schemes={"http", "https", "mailto"}, link_rel=parse_module._LINK_REL, strip_comments=True,
-            ).strip() or None
-            assert sanitize_html(fragment, base) == expected, fragment
+            assert sanitize_html(fragment, base) == _nh3_clean(fragment, base), fragment
+
+
+def test_threads_sanitizing_at_once_keep_their_own_base_url() -> None:
+    # The shared Cleaner's URL filter reads the base URL from a thread-local: threads cleaning
+    # at the same time (nh3 may release the GIL while it works) each resolve against their own.
+    fragment = '<p>' + '<a href="story.html">x</a><img src="../img/a.png">' * 50 + '</p>'
+    bases = [f"http://127.0.{n}.1/feeds/{n}/feed.xml" for n in range(1, 9)]
+    expected = {base: _nh3_clean(fragment, base) for base in bases}
+    results: dict[str, set[str | None]] = {base: set() for base in bases}
+
+    def work(base: str) -> None:
+        for _ in range(200):
+            results[base].add(sanitize_html(fragment, base))
+
+    threads = [threading.Thread(target=work, args=(base,)) for base in bases]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert results == {base: {expected[base]} for base in bases}
