@@ -8,6 +8,7 @@ import logging
 import os
 from dataclasses import asdict
 
+import asyncpg
 import ray
 
 from actors.announce import Announcer
@@ -32,7 +33,7 @@ MAX_CONCURRENT_FETCHES = 64
 @ray.remote(num_cpus=CRAWLER_NUM_CPUS, max_restarts=-1, max_concurrency=MAX_CONCURRENT_FETCHES * 2)
 class FeedCrawler:
     # Its database work is single statements and transactions that close themselves: it uses the
-    # stateless pool (no reset round trip after each; cluster/db.py).
+    # stateless pool (no reset round trip after each; cluster/db.py), of crawl_db_connections.
     def __init__(self) -> None:
         import cluster.db  # noqa: F401 - imported now rather than during the first crawl, so frozen below
         import cluster.redis_client  # noqa: F401
@@ -56,8 +57,6 @@ class FeedCrawler:
         order; a source whose crawl raised (the database is down) gets a "dispatch" failure and
         comes back when its claim lease runs out. The 304s of the chunk are recorded together at
         its end."""
-        from cluster.db import get_stateless_pool
-
         outcomes: list[dict[str, object]] = []
         not_modified = NotModifiedBatch()
         for position, source in enumerate(sources):
@@ -68,7 +67,7 @@ class FeedCrawler:
             except Exception as exc:  # noqa: BLE001 - one source's failure must not lose the others' outcomes
                 outcomes.append(_dispatch_failure(source.id, exc))
         try:
-            await not_modified.flush(await get_stateless_pool())
+            await not_modified.flush(await self._pool())
         except Exception as exc:  # noqa: BLE001 - as above: those sources come back after their lease
             outcomes = [_dispatch_failure(source.id, exc) if outcome.get("not_modified") else outcome
                         for source, outcome in zip(sources, outcomes)]
@@ -77,12 +76,10 @@ class FeedCrawler:
     async def crawl(self, source: Source, not_modified: NotModifiedBatch | None = None) -> dict[str, object]:
         """Crawl one source; the outcome is also recorded on the source's row (a 304 in
         `not_modified` instead, when given: the caller flushes it)."""
-        from cluster.db import get_stateless_pool
-
         if self._client is None:
             self._client = make_client(self._policy)
         async with self._limit:
-            pool = await get_stateless_pool()
+            pool = await self._pool()
             announcer = self._announcements()
             if source.kind == "site":
                 outcome: CrawlOutcome = await crawl_site(pool, source, self._policy, self._settings.user_agent,
@@ -101,13 +98,16 @@ class FeedCrawler:
 
     async def fetch_pages(self, source_id: int, delay_s: float) -> dict[str, object]:
         """The full-content pass for one source (its host's lane calls this after the feeds)."""
-        from cluster.db import get_stateless_pool
-
         if self._client is None:
             self._client = make_client(self._policy)
-        report = await fetch_full_contents(self._client, await get_stateless_pool(), source_id, self._policy,
+        report = await fetch_full_contents(self._client, await self._pool(), source_id, self._policy,
                                            self._robots_cache(), delay_s=delay_s)
         return asdict(report)
+
+    async def _pool(self) -> asyncpg.Pool:
+        from cluster.db import get_stateless_pool
+
+        return await get_stateless_pool(self._settings.crawl_db_connections)
 
     def _robots_cache(self) -> RobotsCache:
         if self._robots is None:
@@ -118,10 +118,9 @@ class FeedCrawler:
 
     async def ingest(self, source_id: int, body: bytes, content_type: str | None) -> dict[str, object]:
         """Store a WebSub push for a source (the Api checked its signature)."""
-        from cluster.db import get_stateless_pool
         from cluster.store.sources import get_source
 
-        pool = await get_stateless_pool()
+        pool = await self._pool()
         source = await get_source(pool, source_id)
         if source is None:
             return {"ok": False, "error": f"crawl: no source #{source_id}"}

@@ -154,7 +154,7 @@ _pools: dict[tuple[bool, int], asyncpg.Pool] = {}
 _pool_locks: dict[tuple[bool, int], asyncio.Lock] = {}
 
 
-async def _process_pool(stateless: bool) -> asyncpg.Pool:
+async def _process_pool(stateless: bool, max_size: int | None = None) -> asyncpg.Pool:
     from cluster.settings import get_settings
 
     key = (stateless, id(asyncio.get_running_loop()))
@@ -167,8 +167,8 @@ async def _process_pool(stateless: bool) -> asyncpg.Pool:
             settings = get_settings()
             if not settings.database_url:
                 raise StoreError("store: NEWSRAY_DATABASE_URL is not set in this process (start with `newsray up`)")
-            pool = await create_pool(settings.database_url, settings.db_pool_min, settings.db_pool_max,
-                                     stateless=stateless)
+            size = max_size or settings.db_pool_max
+            pool = await create_pool(settings.database_url, min(settings.db_pool_min, size), size, stateless=stateless)
             _pools[key] = pool
     return pool
 
@@ -178,9 +178,10 @@ async def get_pool() -> asyncpg.Pool:
     return await _process_pool(False)
 
 
-async def get_stateless_pool() -> asyncpg.Pool:
-    """The process-wide pool for code that leaves no session state (see `create_pool`)."""
-    return await _process_pool(True)
+async def get_stateless_pool(max_size: int | None = None) -> asyncpg.Pool:
+    """The process-wide pool for code that leaves no session state (see `create_pool`).
+    `max_size` (else the settings' db_pool_max) counts when this call creates the pool."""
+    return await _process_pool(True, max_size)
 
 
 async def _close(stateless: bool) -> None:

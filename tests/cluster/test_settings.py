@@ -49,6 +49,7 @@ def test_defaults(clean_env: pytest.MonkeyPatch) -> None:
     assert settings.ray_address is None
     assert settings.secret_key is None
     assert settings.db_pool_min <= settings.db_pool_max
+    assert settings.crawl_db_connections == 2
     assert settings.allowed_networks == ()
     assert settings.resolved_data_dir == (Path.cwd() / "var").resolve()
 
@@ -64,6 +65,7 @@ def test_environment_variables_are_read(clean_env: pytest.MonkeyPatch, tmp_path:
     clean_env.setenv("NEWSRAY_LOAD_DEFAULT_SOURCES", "false")
     clean_env.setenv("NEWSRAY_DB_POOL_MIN", "2")
     clean_env.setenv("NEWSRAY_DB_POOL_MAX", "4")
+    clean_env.setenv("NEWSRAY_CRAWL_DB_CONNECTIONS", "3")
     settings = load_settings()
     assert settings.http_port == 9123
     assert settings.http_host == "127.0.0.2"
@@ -74,6 +76,7 @@ def test_environment_variables_are_read(clean_env: pytest.MonkeyPatch, tmp_path:
     assert settings.allowed_networks == ("127.0.0.0/8", "10.0.0.0/8")
     assert settings.load_default_sources is False
     assert (settings.db_pool_min, settings.db_pool_max) == (2, 4)
+    assert settings.crawl_db_connections == 3
 
 
 def test_unprefixed_variables_are_ignored(clean_env: pytest.MonkeyPatch) -> None:
@@ -122,6 +125,7 @@ def test_settings_are_frozen(clean_env: pytest.MonkeyPatch) -> None:
         ("NEWSRAY_LOG_LEVEL", "LOUD"),
         ("NEWSRAY_CRAWL_INTERVAL_S", "0"),
         ("NEWSRAY_DB_POOL_MAX", "0"),
+        ("NEWSRAY_CRAWL_DB_CONNECTIONS", "0"),
     ],
 )
 def test_invalid_value_names_the_variable(clean_env: pytest.MonkeyPatch, variable: str, value: str) -> None:

@@ -8,7 +8,7 @@ import socket
 import asyncpg
 import pytest
 
-from cluster.db import StoreError, create_pool
+from cluster.db import StoreError, create_pool, get_stateless_pool
 
 
 async def test_release_skips_the_reset_but_not_the_rollback(database_url: str, db: asyncpg.Pool) -> None:
@@ -35,3 +35,12 @@ async def test_unreachable_database_is_a_store_error_without_the_password() -> N
         with pytest.raises(StoreError, match=r"^store: cannot connect to postgresql://newsray:\*\*\*@") as caught:
             await create_pool(f"postgresql://newsray:hunter2@127.0.0.1:{port}/newsray", stateless=True)
     assert "hunter2" not in str(caught.value)
+
+
+async def test_the_process_pool_has_the_size_its_first_user_asked_for(process_clients: None) -> None:
+    # A crawler actor asks for crawl_db_connections; the process then has that one pool.
+    pool = await get_stateless_pool(2)
+    assert pool.get_max_size() == 2
+    assert await get_stateless_pool(7) is pool
+    assert await get_stateless_pool() is pool
+    assert await pool.fetchval("SELECT 1") == 1
