@@ -61,6 +61,18 @@ async def wait_until_enriched(db: asyncpg.Pool, expected: set[uuid.UUID], stored
     return done
 
 
+async def settled_enrich_info(scheduler: Any) -> dict[str, Any]:
+    """The scheduler's enrichment counters once its micro-batch has finished: the rows are
+    visible before the batch reports back to the scheduler and its counters move."""
+    deadline = time.monotonic() + ENRICHED_WITHIN_S
+    while True:
+        info = (await scheduler.info.remote())["enrich"]
+        if not info["running"]:
+            return dict(info)
+        assert time.monotonic() < deadline, f"the micro-batch still runs after {ENRICHED_WITHIN_S:.0f} s: {info}"
+        await asyncio.sleep(0.1)  # polling interval under the deadline
+
+
 async def test_the_scheduler_enriches_what_rounds_and_pushes_store(ray_cluster: str, db: asyncpg.Pool, server) -> None:
     urls = [server.reply(f"/feed{n}.xml", rss(server.base_url, f"feed{n}", range(ITEMS)),
                          headers={"Content-Type": "application/rss+xml"}) for n in range(FEEDS)]
@@ -77,7 +89,7 @@ async def test_the_scheduler_enriches_what_rounds_and_pushes_store(ray_cluster: 
         assert len(ids) == FEEDS * ITEMS
         done = await wait_until_enriched(db, ids, stored_at)
         assert len(done) == FEEDS * ITEMS
-        info = (await scheduler.info.remote())["enrich"]
+        info = await settled_enrich_info(scheduler)
         assert (info["enabled"], info["batches"], info["written"], info["failures"]) == (True, 1, FEEDS * ITEMS, 0)
 
         # A round that stores nothing new starts no micro-batch, and no row is written again.
@@ -97,7 +109,7 @@ async def test_the_scheduler_enriches_what_rounds_and_pushes_store(ray_cluster: 
         final = await wait_until_enriched(db, ids, stored_at)
         assert len(final) == FEEDS * ITEMS + 1
         assert all(final[article] == when for article, when in done.items())  # nothing redone
-        info = (await scheduler.info.remote())["enrich"]
+        info = await settled_enrich_info(scheduler)
         assert (info["batches"], info["written"]) == (2, FEEDS * ITEMS + 1)
     finally:
         ray.kill(scheduler)  # the worker it owns goes with it
