@@ -407,14 +407,14 @@ async def fetch(
     attempt = 0
     while True:
         attempt += 1
-        reading: list[bool] = []  # _attempt appends once it reads a body
+        progress = _AttemptProgress()
         try:
             async with asyncio.timeout(policy.timeout_s):
-                result = await _attempt(client, url, policy, headers, resolver, reading)
+                result = await _attempt(client, url, policy, headers, resolver, progress)
         except TimeoutError:
             message = f"{url}: no complete response within {policy.timeout_s:g}s"
             error: FetchError = FetchError("timeout", message, url=url)
-            error.slow_body = bool(reading)
+            error.slow_body = progress.reading_body
         except FetchError as exc:
             error = exc
         else:
@@ -444,9 +444,16 @@ def _retry_delay(error: FetchError, attempt: int, policy: FetchPolicy) -> float 
     return random.uniform(0.0, min(policy.backoff_max_s, policy.backoff_base_s * 2 ** (attempt - 1)))
 
 
+@dataclass(slots=True)
+class _AttemptProgress:
+    """How far an attempt got, for the caller to read when the deadline cancels it."""
+
+    reading_body: bool = False
+
+
 async def _attempt(
     client: httpx.AsyncClient, url: str, policy: FetchPolicy, headers: dict[str, str], resolver: Resolver | None,
-    reading: list[bool],
+    progress: _AttemptProgress,
 ) -> FetchResult:
     current = url
     visited: set[str] | None = None  # the hops so far, made on the first redirect (most fetches have none)
@@ -477,7 +484,7 @@ async def _attempt(
             if status == 304:
                 return _result(response, current, b"", url, redirects, permanent, headers)
             if 200 <= status < 300:
-                reading.append(True)
+                progress.reading_body = True
                 body = await _read_body(response, policy, current)
                 return _result(response, current, body, url, redirects, permanent, headers)
             raise FetchError(
