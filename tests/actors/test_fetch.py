@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import gzip
+import random
 import time
 import tracemalloc
 import zlib
@@ -204,6 +206,29 @@ async def test_gzip_bomb_is_refused_with_bounded_memory(server, client, gzip_bom
     assert elapsed < 5
     # The cap is 10 MB; inflating the bomb would need 200 MB.
     assert peak < 40 * 1024 * 1024, f"peak {peak / 1e6:.0f} MB"
+
+
+async def test_a_body_inflating_a_hundredfold_is_refused_under_the_size_cap(server, client) -> None:
+    # 3 MB of zeros gzip to ~3 KB: under the 10 MB cap, but no text compresses like that.
+    bomb = gzip.compress(bytes(3 << 20))
+    url = server.reply("/bomb", bomb, headers={"Content-Encoding": "gzip", "Content-Type": "application/xml"})
+    with pytest.raises(FetchError) as info:
+        await fetch(client, url, policy())
+    assert info.value.kind == "too_large" and "inflates over 100:1" in str(info.value)
+
+
+async def test_a_large_compressed_feed_is_read_whole(server, client) -> None:
+    # Text compresses a few times over, however long: 4 MB of entries in 1 MB chunks arrive whole.
+    rng = random.Random(3)
+    words = [f"word{n}" for n in range(5_000)]
+    items = "".join(f"<item><guid>g{n}</guid><title>{' '.join(rng.choices(words, k=8))}</title>"
+                    f"<description>{' '.join(rng.choices(words, k=60))}</description></item>" for n in range(8_000))
+    body = f'<?xml version="1.0"?><rss version="2.0"><channel><title>Big</title>{items}</channel></rss>'.encode()
+    compressed = gzip.compress(body)
+    assert len(body) > 4 << 20 and len(body) / len(compressed) < 10
+    url = server.reply("/big.xml", compressed, headers={"Content-Encoding": "gzip", "Content-Type": "application/rss+xml"})
+    result = await fetch(client, url, policy())
+    assert result.body == body
 
 
 async def test_brotli_bomb_is_refused(server, client) -> None:
