@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -185,7 +185,7 @@ FRAGMENT_TOKENS = (
 )
 
 
-def _resolver_for(base: str):  # type: ignore[no-untyped-def]
+def _resolver_for(base: str) -> Callable[[str, str, str], str | None]:
     def resolve(tag: str, attribute: str, value: str) -> str | None:
         if attribute not in parse_module._URL_ATTRIBUTES:
             return value
