@@ -86,9 +86,11 @@ class Settings(BaseSettings):
     db_pool_min: int = Field(default=1, ge=0)
     db_pool_max: int = Field(default=10, ge=1)
     # A crawler actor's connections: its stores queue for them. PostgreSQL spends less CPU per
-    # stored feed with few writers at once than with many (lock waits, context switches): 2.35
-    # against 2.55 ms per farm feed with 4 writers instead of 20, on 2 cores.
-    crawl_db_connections: int = Field(default=2, ge=1)
+    # stored feed with few writers at once than with many (lock waits, context switches): 2.26,
+    # 2.35 and 2.55 ms per farm feed with 2, 4 and 20 writers, on 2 cores. One is enough: a store
+    # takes a few ms, so one connection carries more feeds a second than an actor's core can
+    # parse, and the crawler never holds one while asking for another (tests/actors/test_crawl.py).
+    crawl_db_connections: int = Field(default=1, ge=1)
 
     # Enrichment (jobs/enrich.py): models, batch sizes and thresholds of the Ray Data pipeline.
     enrich_model: str = Field(default="", description="Sentence-transformers model name or local path; empty = bundled all-MiniLM-L6-v2.")

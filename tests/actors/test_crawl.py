@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -16,6 +17,7 @@ from actors.announce import Announcer
 from actors.crawl import DISABLE_AFTER_ERRORS, NotModifiedBatch, crawl_source
 from actors.fetch import FetchPolicy, make_client
 from cluster import keys
+from cluster.db import create_pool
 from cluster.samplefeeds import SampleFeedServer, start_sample_server
 from cluster.store import articles as article_store
 from cluster.store import sources as source_store
@@ -88,6 +90,36 @@ async def test_not_modified_answers_are_written_together_at_flush(
         row = await source_store.get_source(db, source.id)
         assert row is not None and row.last_status == 304 and row.consecutive_errors == 0
     assert batch.pending == []
+
+
+async def test_concurrent_crawls_share_a_single_connection(
+    db: asyncpg.Pool, database_url: str, client: httpx.AsyncClient, sample_server: SampleFeedServer, server
+) -> None:
+    # A crawler actor's crawls run at once over crawl_db_connections connections, by default
+    # one: they queue for it, and none may hold it while waiting for another (a deadlock).
+    sources = [await add(db, url) for url in sample_server.feed_urls]
+    missing = await add(db, server.url("/missing.xml"))  # its failure is written through it too
+    single = await create_pool(database_url, min_size=1, max_size=1, stateless=True)
+    try:
+        first = await asyncio.wait_for(
+            asyncio.gather(*(crawl_source(client, single, s, POLICY) for s in [*sources, missing])), 60)
+        batch = NotModifiedBatch()
+        current = [await source_store.get_source(db, s.id) for s in sources]
+        again = await asyncio.wait_for(asyncio.gather(
+            *(crawl_source(client, single, s, POLICY, not_modified=batch) for s in current if s is not None)), 60)
+        await batch.flush(single)
+    finally:
+        await single.close()
+    assert all(o.ok for o in first[:-1]), [o.error for o in first if not o.ok]
+    assert not first[-1].ok and first[-1].error_kind == "http_status"
+    total = sum(o.inserted for o in first)
+    assert total >= 120 and await article_store.count_articles(db) == total
+    assert len(again) == len(sources) and all(o.ok and o.not_modified for o in again)
+    for source in sources:
+        row = await source_store.get_source(db, source.id)
+        assert row is not None and row.last_status == 304 and row.consecutive_errors == 0
+    failed = await source_store.get_source(db, missing.id)
+    assert failed is not None and failed.last_status == 404 and failed.consecutive_errors == 1
 
 
 async def test_changed_entry_is_updated_not_duplicated(db: asyncpg.Pool, client: httpx.AsyncClient, server) -> None:

@@ -49,7 +49,7 @@ def test_defaults(clean_env: pytest.MonkeyPatch) -> None:
     assert settings.ray_address is None
     assert settings.secret_key is None
     assert settings.db_pool_min <= settings.db_pool_max
-    assert settings.crawl_db_connections == 2
+    assert settings.crawl_db_connections == 1
     assert settings.allowed_networks == ()
     assert settings.resolved_data_dir == (Path.cwd() / "var").resolve()
 
