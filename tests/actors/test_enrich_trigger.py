@@ -5,8 +5,10 @@ where operators see them and retries after a pause."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -61,16 +63,29 @@ async def wait_until_enriched(db: asyncpg.Pool, expected: set[uuid.UUID], stored
     return done
 
 
+async def poll(condition: Callable[[], bool | Awaitable[bool]], what: str, timeout_s: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not await _truth(condition()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)  # polling interval under a deadline
+
+
+async def _truth(value: bool | Awaitable[bool]) -> bool:
+    return await value if inspect.isawaitable(value) else bool(value)
+
+
 async def settled_enrich_info(scheduler: Any) -> dict[str, Any]:
     """The scheduler's enrichment counters once its micro-batch has finished: the rows are
     visible before the batch reports back to the scheduler and its counters move."""
-    deadline = time.monotonic() + ENRICHED_WITHIN_S
-    while True:
-        info = (await scheduler.info.remote())["enrich"]
-        if not info["running"]:
-            return dict(info)
-        assert time.monotonic() < deadline, f"the micro-batch still runs after {ENRICHED_WITHIN_S:.0f} s: {info}"
-        await asyncio.sleep(0.1)  # polling interval under the deadline
+    info: dict[str, Any] = {}
+
+    async def settled() -> bool:
+        info.update((await scheduler.info.remote())["enrich"])
+        return not info["running"]
+
+    await poll(settled, "the micro-batch to report back", ENRICHED_WITHIN_S)
+    return info
 
 
 async def test_the_scheduler_enriches_what_rounds_and_pushes_store(ray_cluster: str, db: asyncpg.Pool, server) -> None:
@@ -151,11 +166,3 @@ async def test_a_failed_micro_batch_is_recorded_and_retried_after_a_pause(ray_cl
         [(ERROR_METHOD, ERROR_PATH, 500, "builtins.ValueError")] * 2
     assert "cannot read topic catalog" in rows[0]["message"]
     assert await db.fetchval("SELECT count(*) FROM article_enrichment") == 0
-
-
-async def poll(condition: Any, what: str, timeout_s: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)  # polling interval under a deadline
