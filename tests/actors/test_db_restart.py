@@ -5,7 +5,6 @@ nothing to add."""
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,23 +21,18 @@ from cluster.store import articles as article_store
 from cluster.store import sources as source_store
 from cluster.store.sources import NewSource
 from tests.conftest import SessionServices
+from tests.polling import poll
 
 
-async def wait_for(predicate, timeout_s: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        assert time.monotonic() < deadline, what
-        await asyncio.sleep(0.05)
-
-
-async def finished(scheduler, round_id: str) -> dict:  # type: ignore[no-untyped-def]
+async def finished(scheduler: Any, round_id: str) -> dict[str, Any]:
     """The round's status once it has finished (within 90 s)."""
-    status: dict = {}
-    deadline = time.monotonic() + 90
-    while not status.get("finished"):
-        assert time.monotonic() < deadline, f"round never finished: {status}"
-        await asyncio.sleep(0.05)
-        status = await scheduler.round_status.remote(round_id)
+    status: dict[str, Any] = {}
+
+    async def done() -> bool:
+        status.update(await scheduler.round_status.remote(round_id))
+        return bool(status["finished"])
+
+    await poll(done, f"round {round_id} to finish")
     return status
 
 
@@ -86,10 +80,10 @@ async def test_postgres_restart_mid_round(ray_cluster: str, db: asyncpg.Pool, se
     await source_store.add_sources(db, [NewSource(url=server.add(f"/f{i}.xml", slow_feed)) for i in range(feeds)])
     async with crawl_and_database("restart", feeds, db, test_env) as (scheduler, postgres):
         round_id = await scheduler.start_round.remote(False)
-        await wait_for(lambda: sum(server.hits.values()) == feeds, 30, "fetches never started")
+        await poll(lambda: sum(server.hits.values()) == feeds, "every fetch to start", 30)
         await asyncio.to_thread(postgres.stop, "fast")
         # Every feed has been downloaded while the database is down: crawlers hold them in memory.
-        await wait_for(lambda: len(answered) == feeds, 30, "feeds never answered")
+        await poll(lambda: len(answered) == feeds, "every feed to be answered", 30)
         await asyncio.to_thread(postgres.start)
         status = await finished(scheduler, round_id)
         assert status["total"] == feeds and status["failed"] == 0, status

@@ -5,18 +5,14 @@ where operators see them and retries after a pause."""
 from __future__ import annotations
 
 import asyncio
-import inspect
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import asyncpg
-import pytest
 import ray
-from aiohttp import web
 
 from actors.enrich_trigger import ERROR_METHOD, ERROR_PATH, EnrichTrigger
 from actors.scheduler import CrawlScheduler
@@ -25,6 +21,7 @@ from cluster.store import sources as source_store
 from cluster.store.sources import NewSource
 from jobs.enrichment.config import PIPELINE_VERSION
 from jobs.enrichment.embed import DEFAULT_MODEL_LABEL
+from tests.polling import poll
 
 # The issue's promise: an article is enriched within 60 s of being stored.
 ENRICHED_WITHIN_S = 60.0
@@ -61,18 +58,6 @@ async def wait_until_enriched(db: asyncpg.Pool, expected: set[uuid.UUID], stored
         await asyncio.sleep(0.2)  # polling interval under the deadline
         done = await enriched(db)
     return done
-
-
-async def poll(condition: Callable[[], bool | Awaitable[bool]], what: str, timeout_s: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not await _truth(condition()):
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)  # polling interval under a deadline
-
-
-async def _truth(value: bool | Awaitable[bool]) -> bool:
-    return await value if inspect.isawaitable(value) else bool(value)
 
 
 async def settled_enrich_info(scheduler: Any) -> dict[str, Any]:
