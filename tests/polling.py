@@ -6,18 +6,33 @@ import asyncio
 import inspect
 import time
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import pytest
 
+T = TypeVar("T")
 
-async def poll(condition: Callable[[], bool | Awaitable[bool]], what: str, timeout_s: float = 90.0,
-               interval_s: float = 0.05) -> None:
+
+async def poll(condition: Callable[[], bool | Awaitable[bool]], what: str, timeout_s: float = 90.0) -> None:
     """Return once `condition()` (plain or async) is true; fail the test after `timeout_s`."""
     deadline = time.monotonic() + timeout_s
     while not await _truth(condition()):
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout_s:g} s waiting for {what}")
-        await asyncio.sleep(interval_s)
+        await asyncio.sleep(0.05)  # polling interval under the deadline
+
+
+async def poll_for(fetch: Callable[[], Awaitable[T]], ready: Callable[[T], bool], what: str,
+                   timeout_s: float = 90.0) -> T:
+    """The first value of `fetch()` that is `ready`, polled like :func:`poll`."""
+    latest: list[T] = []
+
+    async def fetched_ready() -> bool:
+        latest[:] = [await fetch()]
+        return ready(latest[0])
+
+    await poll(fetched_ready, what, timeout_s)
+    return latest[0]
 
 
 async def _truth(value: bool | Awaitable[bool]) -> bool:

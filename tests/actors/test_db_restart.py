@@ -21,19 +21,13 @@ from cluster.store import articles as article_store
 from cluster.store import sources as source_store
 from cluster.store.sources import NewSource
 from tests.conftest import SessionServices
-from tests.polling import poll
+from tests.polling import poll, poll_for
 
 
 async def finished(scheduler: Any, round_id: str) -> dict[str, Any]:
     """The round's status once it has finished (within 90 s)."""
-    status: dict[str, Any] = {}
-
-    async def done() -> bool:
-        status.update(await scheduler.round_status.remote(round_id))
-        return bool(status["finished"])
-
-    await poll(done, f"round {round_id} to finish")
-    return status
+    return await poll_for(lambda: scheduler.round_status.remote(round_id), lambda status: bool(status["finished"]),
+                          f"round {round_id} to finish")
 
 
 def rss(name: str, items: int) -> web.Response:

@@ -21,7 +21,7 @@ from cluster.store import sources as source_store
 from cluster.store.sources import NewSource
 from jobs.enrichment.config import PIPELINE_VERSION
 from jobs.enrichment.embed import DEFAULT_MODEL_LABEL
-from tests.polling import poll
+from tests.polling import poll, poll_for
 
 # The issue's promise: an article is enriched within 60 s of being stored.
 ENRICHED_WITHIN_S = 60.0
@@ -63,14 +63,11 @@ async def wait_until_enriched(db: asyncpg.Pool, expected: set[uuid.UUID], stored
 async def settled_enrich_info(scheduler: Any) -> dict[str, Any]:
     """The scheduler's enrichment counters once its micro-batch has finished: the rows are
     visible before the batch reports back to the scheduler and its counters move."""
-    info: dict[str, Any] = {}
+    async def enrich_info() -> dict[str, Any]:
+        return dict((await scheduler.info.remote())["enrich"])
 
-    async def settled() -> bool:
-        info.update((await scheduler.info.remote())["enrich"])
-        return not info["running"]
-
-    await poll(settled, "the micro-batch to report back", ENRICHED_WITHIN_S)
-    return info
+    return await poll_for(enrich_info, lambda info: not info["running"], "the micro-batch to report back",
+                          ENRICHED_WITHIN_S)
 
 
 async def test_the_scheduler_enriches_what_rounds_and_pushes_store(ray_cluster: str, db: asyncpg.Pool, server) -> None:
