@@ -40,10 +40,9 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -54,7 +53,7 @@ if str(REPO_ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(REPO_ROOT))
 
 import bench_support  # noqa: E402 - a sibling script module
-from bench_support import free_port, ray_head, stop_process  # noqa: E402
+from bench_support import free_port, local_services, ray_head, stop_process  # noqa: E402
 
 ENDPOINT = "/api/v1/articles"
 CONCURRENCY = (1, 16, 64)
@@ -523,20 +522,7 @@ def main(argv: list[str] | None = None) -> int:
     log(f"load average at start: {load_at_start[0]:.2f} {load_at_start[1]:.2f} {load_at_start[2]:.2f} "
         f"on {os.cpu_count()} CPUs")
 
-    from cluster.ray_cluster import client_environment
-    from cluster.services import start_services, stop_services
-    from cluster.settings import load_settings
-
-    for key, value in client_environment().items():
-        os.environ.setdefault(key, value)
-    data_dir = Path(tempfile.mkdtemp(prefix="nrb-", dir="/tmp"))  # short: Unix sockets live under it
-    settings = load_settings(data_dir=data_dir, load_default_sources=False)
-    with ExitStack() as cleanup:
-        if not args.keep_data:
-            cleanup.callback(shutil.rmtree, data_dir, ignore_errors=True)
-        cleanup.callback(stop_services, settings)
-        log(f"starting PostgreSQL and Redis under {data_dir}")
-        urls = start_services(settings)
+    with local_services("nrb-", log, keep_data=args.keep_data) as (data_dir, settings, urls):
         env = {**urls.as_env(), "NEWSRAY_DATA_DIR": str(data_dir), "NEWSRAY_LOAD_DEFAULT_SOURCES": "false"}
         count = asyncio.run(prepare_database(urls.database_url))
         log(f"seeded {count} articles from {SOURCES} sources")

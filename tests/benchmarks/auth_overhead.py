@@ -30,9 +30,7 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from contextlib import ExitStack
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -47,6 +45,7 @@ from tests.benchmarks.api_articles import (  # noqa: E402 - after the path set-u
     ENDPOINT, WRK_SCRIPT, CpuMeter, check_endpoint, log, postmaster_pid, prepare_database, serve_server,
     wait_for_quiet,
 )
+from tests.benchmarks.bench_support import local_services  # noqa: E402
 
 CONCURRENCY = 16
 TARGET_RATIO = 0.9
@@ -142,21 +141,10 @@ def main(argv: list[str] | None = None) -> int:
     if not 1 <= args.duration <= 600 or not 1 <= args.rounds <= 20:
         raise SystemExit("bench: --duration must be 1-600 seconds and --rounds 1-20")
 
-    from cluster.ray_cluster import client_environment
-    from cluster.services import start_services, stop_services
-    from cluster.settings import load_settings
     from deployments.auth.passwords import parameters
 
-    for key, value in client_environment().items():
-        os.environ.setdefault(key, value)
-    data_dir = Path(tempfile.mkdtemp(prefix="nra-", dir="/tmp"))  # short: Unix sockets live under it
-    settings = load_settings(data_dir=data_dir, load_default_sources=False)
     runs: dict[str, list[dict[str, float]]] = {"anonymous": [], "authenticated": []}
-    with ExitStack() as cleanup:
-        cleanup.callback(shutil.rmtree, data_dir, ignore_errors=True)
-        cleanup.callback(stop_services, settings)
-        log(f"starting PostgreSQL and Redis under {data_dir}")
-        urls = start_services(settings)
+    with local_services("nra-", log) as (data_dir, settings, urls):
         env = {**urls.as_env(), "NEWSRAY_DATA_DIR": str(data_dir), "NEWSRAY_LOAD_DEFAULT_SOURCES": "false",
                "NEWSRAY_API_RATE_LIMIT": API_RATE_LIMIT}
         log(f"seeded {asyncio.run(prepare_database(urls.database_url))} articles")

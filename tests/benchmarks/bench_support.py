@@ -1,13 +1,18 @@
 """What every benchmark needs around its measurement: free loopback ports, stopping a child
-process, and a local Ray head of its own (never `ray stop`, which would kill other clusters)."""
+process, PostgreSQL and Redis in a data dir of its own, and a local Ray head of its own (never
+`ray stop`, which would kill other clusters)."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 
@@ -25,6 +30,33 @@ def stop_process(process: subprocess.Popen[Any], timeout_s: float = 10.0) -> Non
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(timeout=timeout_s)
+
+
+@contextmanager
+def local_services(prefix: str, log: Callable[[str], None] | None = None,
+                   keep_data: bool = False) -> Iterator[tuple[Path, Any, Any]]:
+    """Embedded PostgreSQL and Redis under a fresh data dir in /tmp (short: Unix sockets live under
+    it); yields (data dir, settings, service URLs), and stops them and removes the dir at the end.
+
+    The data dir is also this process's NEWSRAY_DATA_DIR, inherited by whatever it starts
+    (services, Ray): how a benchmark finds its own processes again, to meter them and to clean up."""
+    from cluster.ray_cluster import client_environment
+    from cluster.services import start_services, stop_services
+    from cluster.settings import load_settings
+
+    for key, value in client_environment().items():
+        os.environ.setdefault(key, value)
+    data_dir = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    os.environ["NEWSRAY_DATA_DIR"] = str(data_dir)
+    settings = load_settings(data_dir=data_dir, load_default_sources=False)
+    try:
+        if log is not None:
+            log(f"starting PostgreSQL and Redis under {data_dir}")
+        yield data_dir, settings, start_services(settings)
+    finally:
+        stop_services(settings)
+        if not keep_data:
+            shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @contextmanager

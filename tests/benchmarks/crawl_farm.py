@@ -48,7 +48,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import zlib
 from collections import Counter
@@ -67,7 +66,7 @@ if str(REPO_ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(REPO_ROOT))
 
 import bench_support  # noqa: E402 - a sibling script module
-from bench_support import free_port, ray_head, stop_process  # noqa: E402
+from bench_support import local_services, ray_head, stop_process  # noqa: E402
 
 FAULTS = ("404", "410", "500", "503", "malformed", "html", "slow_drip", "429", "gzip_bomb", "redirect_loop")
 FAULT_FRACTION = 0.05
@@ -573,8 +572,6 @@ def wait_for_quiet(max_wait_s: float, busy_percent: float = 25.0) -> float:
 
 
 def run_round(scheduler: Any, name: str, profile_dir: Path | None = None, quiet_wait_s: float = 0.0) -> RoundResult:
-    import ray
-
     if quiet_wait_s > 0:
         wait_for_quiet(quiet_wait_s)
     cpu: dict[str, float] = {}
@@ -750,23 +747,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{crawlers} crawler actors, host_concurrency {args.host_concurrency}, load average {os.getloadavg()[0]:.2f} "
         f"on {os.cpu_count()} CPUs")
 
-    from cluster.ray_cluster import client_environment
-    from cluster.services import start_services, stop_services
-    from cluster.settings import load_settings
-
-    for key, value in client_environment().items():
-        os.environ.setdefault(key, value)
-    data_dir = Path(tempfile.mkdtemp(prefix="nrf-", dir="/tmp"))  # short: Unix sockets live under it
-    # Inherited by every process this run starts (services, farm, Ray): how they are found again
-    # for CPU accounting and for cleanup.
-    os.environ["NEWSRAY_DATA_DIR"] = str(data_dir)
-    settings = load_settings(data_dir=data_dir, load_default_sources=False)
-    with ExitStack() as cleanup:
-        if not args.keep_data:
-            cleanup.callback(shutil.rmtree, data_dir, ignore_errors=True)
-        cleanup.callback(stop_services, settings)
-        log(f"starting PostgreSQL and Redis under {data_dir}")
-        urls = start_services(settings)
+    with local_services("nrf-", log, keep_data=args.keep_data) as (data_dir, settings, urls), ExitStack() as cleanup:
         log("rendering the farm")
         port = cleanup.enter_context(farm_process(spec, data_dir / "farm.log"))
         added = asyncio.run(add_farm_sources(urls.database_url, spec, port))
