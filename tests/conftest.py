@@ -24,6 +24,7 @@ import pytest
 import pytest_asyncio
 
 from cluster.db import create_pool, migrate
+from cluster.samplefeeds import SampleFeedServer, start_sample_server
 from cluster.services import ServiceUrls, start_services, stop_services
 from cluster.settings import Settings, load_settings
 
@@ -34,6 +35,13 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def sample_server() -> Iterator[SampleFeedServer]:
+    """The bundled sample feeds, served on 127.0.0.1 (one server per test module)."""
+    with start_sample_server() as server:
+        yield server
 
 
 @pytest.fixture

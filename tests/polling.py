@@ -13,25 +13,32 @@ import pytest
 T = TypeVar("T")
 
 
-async def poll(condition: Callable[[], bool | Awaitable[bool]], what: str, timeout_s: float = 90.0) -> None:
-    """Return once `condition()` (plain or async) is true; fail the test after `timeout_s`."""
+async def poll(condition: Callable[[], bool | Awaitable[bool]], what: str | Callable[[], str],
+               timeout_s: float = 90.0, interval_s: float = 0.05) -> None:
+    """Return once `condition()` (plain or async) is true; fail the test after `timeout_s`,
+    saying what it waited for (`what`, or what `what()` says then)."""
     deadline = time.monotonic() + timeout_s
     while not await _truth(condition()):
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s:g} s waiting for {what}")
-        await asyncio.sleep(0.05)  # polling interval under the deadline
+            pytest.fail(f"timed out after {timeout_s:g} s waiting for {what if isinstance(what, str) else what()}")
+        await asyncio.sleep(interval_s)  # polling interval under the deadline
 
 
 async def poll_for(fetch: Callable[[], Awaitable[T]], ready: Callable[[T], bool], what: str,
-                   timeout_s: float = 90.0) -> T:
-    """The first value of `fetch()` that is `ready`, polled like :func:`poll`."""
+                   timeout_s: float = 90.0, interval_s: float = 0.05) -> T:
+    """The first value of `fetch()` that is `ready`, polled like :func:`poll`; a timeout names
+    the last value fetched."""
     latest: list[T] = []
 
     async def fetched_ready() -> bool:
         latest[:] = [await fetch()]
         return ready(latest[0])
 
-    await poll(fetched_ready, what, timeout_s)
+    def described() -> str:
+        last = repr(latest[0]) if latest else "nothing"
+        return f"{what} (last: {last[:500]})"
+
+    await poll(fetched_ready, described, timeout_s, interval_s)
     return latest[0]
 
 

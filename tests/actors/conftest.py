@@ -13,9 +13,15 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
+import httpx
 import pytest
 import pytest_asyncio
 from aiohttp import web
+
+from actors.fetch import FetchPolicy, make_client
+
+# What tests fetch with: loopback allowed (the guard refuses it otherwise), no retries.
+LOOPBACK_POLICY = FetchPolicy(timeout_s=5, allowed_networks=("127.0.0.0/8",), max_retries=0)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -91,6 +97,13 @@ class LocalServer:
             return web.Response(status=status, headers=headers, body=body)
 
         return self.add(path, handler)
+
+
+@pytest_asyncio.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    """The crawler's HTTP client on LOOPBACK_POLICY."""
+    async with make_client(LOOPBACK_POLICY) as client:
+        yield client
 
 
 @pytest_asyncio.fixture

@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from actors.asyncio_backend import AsyncioBackend
+from tests.polling import poll
 
 
 @pytest.fixture(scope="module")
@@ -194,10 +195,9 @@ async def test_a_keepalive_connection_closed_by_the_server_is_replaced() -> None
             first = await http.request("GET", f"http://127.0.0.1:{server.port}/1")
             # The probe: the idle connection counts as expired once the server's FIN has arrived
             # (the pool may have dropped it already, when the server was quicker than the reply).
-            deadline = time.monotonic() + 5
-            while any(not c.has_expired() for c in http.connections) and time.monotonic() < deadline:
-                await asyncio.sleep(0.01)
-            assert server.closed_by_server == 1 and all(c.has_expired() for c in http.connections)
+            await poll(lambda: all(c.has_expired() for c in http.connections), "the closed connection to expire", 5,
+                       interval_s=0.01)
+            assert server.closed_by_server == 1
             second = await http.request("GET", f"http://127.0.0.1:{server.port}/2")
         assert first.content == second.content == b"ok"
         assert server.connections == 2  # the closed connection was noticed, not reused and failed

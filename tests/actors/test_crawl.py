@@ -5,42 +5,26 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
 import httpx
 import pytest
-import pytest_asyncio
 import redis.asyncio as redis_async
 
 from actors.announce import Announcer
 from actors.crawl import DISABLE_AFTER_ERRORS, NotModifiedBatch, crawl_source
-from actors.fetch import FetchPolicy, make_client
 from cluster import keys
 from cluster.db import create_pool
-from cluster.samplefeeds import SampleFeedServer, start_sample_server
+from cluster.samplefeeds import SampleFeedServer
 from cluster.store import articles as article_store
 from cluster.store import sources as source_store
 from cluster.store.sources import NewSource, Source
-
-POLICY = FetchPolicy(timeout_s=5, allowed_networks=("127.0.0.0/8",), max_retries=0)
+from tests.actors.conftest import LOOPBACK_POLICY as POLICY
 
 RSS = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>T</title><link>http://127.0.0.1/</link>
 <item><guid>a</guid><title>First</title><link>http://127.0.0.1/a</link><description>one</description></item>
 <item><guid>b</guid><title>Second</title><link>http://127.0.0.1/b</link><description>two</description></item>
 </channel></rss>"""
-
-
-@pytest.fixture(scope="module")
-def sample_server() -> Iterator[SampleFeedServer]:
-    with start_sample_server() as server:
-        yield server
-
-
-@pytest_asyncio.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with make_client(POLICY) as client:
-        yield client
 
 
 async def add(db: asyncpg.Pool, url: str) -> Source:

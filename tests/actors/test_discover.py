@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 from actors.discover import alternate_feed_links, discover
-from actors.fetch import FetchError, FetchPolicy, make_client
-
-POLICY = FetchPolicy(timeout_s=5, allowed_networks=("127.0.0.0/8",), max_retries=0)
+from actors.fetch import FetchError, make_client
+from tests.actors.conftest import LOOPBACK_POLICY as POLICY
 RSS = b'<?xml version="1.0"?><rss version="2.0"><channel><title>Found it</title><item><guid>1</guid><title>a</title></item></channel></rss>'
 XML = {"Content-Type": "application/rss+xml"}
 HTML = {"Content-Type": "text/html; charset=utf-8"}

@@ -2,37 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
 import httpx
-import pytest
-import pytest_asyncio
 
 from actors.crawl import crawl_site, crawl_source
-from actors.fetch import FetchPolicy, make_client
+from actors.fetch import make_client
 from actors.full_content import fetch_full_contents
 from actors.robots import RobotsCache
-from cluster.samplefeeds import SampleFeedServer, start_sample_server
+from cluster.samplefeeds import SampleFeedServer
 from cluster.store import sources as source_store
 from cluster.store.sources import NewSource
+from tests.actors.conftest import LOOPBACK_POLICY as POLICY
 from tests.actors.test_site_scraper import ARTICLES, news_site
 
-POLICY = FetchPolicy(timeout_s=5, allowed_networks=("127.0.0.0/8",), max_retries=0)
 PAGES = Path(__file__).parent / "data" / "pages"
-
-
-@pytest.fixture(scope="module")
-def sample_server() -> Iterator[SampleFeedServer]:
-    with start_sample_server() as server:
-        yield server
-
-
-@pytest_asyncio.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with make_client(POLICY) as client:
-        yield client
 
 
 async def test_teasers_get_the_main_text_of_their_page(db: asyncpg.Pool, client: httpx.AsyncClient,

@@ -11,11 +11,11 @@ import pytest_asyncio
 from aiohttp import web
 
 from actors import fetch as fetch_module
-from actors.fetch import FetchPolicy, fetch, make_client, make_transport
+from actors.fetch import fetch, make_client, make_transport
 from actors.http_pool import OriginPools
+from tests.actors.conftest import LOOPBACK_POLICY as POLICY
 from tests.actors.conftest import LocalServer
 
-POLICY = FetchPolicy(timeout_s=5.0, allowed_networks=("127.0.0.0/8",), max_retries=0)
 FEED = b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></channel></rss>'
 
 

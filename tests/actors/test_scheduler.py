@@ -5,25 +5,18 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import asyncpg
-import pytest
 import ray
 from aiohttp import web
 
 from actors.scheduler import CrawlScheduler
-from cluster.samplefeeds import SampleFeedServer, start_sample_server
+from cluster.samplefeeds import SampleFeedServer
 from cluster.store import articles as article_store
 from cluster.store import sources as source_store
 from cluster.store.sources import NewSource
-
-
-@pytest.fixture(scope="module")
-def sample_server() -> Iterator[SampleFeedServer]:
-    with start_sample_server() as server:
-        yield server
+from tests.polling import poll, poll_for
 
 
 def new_scheduler(pool_size: int = 2, host_concurrency: int = 1, host_delay_s: float = 0.0) -> Any:
@@ -83,17 +76,11 @@ async def test_killed_crawler_mid_round_loses_and_duplicates_nothing(ray_cluster
         crawlers = await scheduler.crawlers.remote()
         await asyncio.gather(*(c.ping.remote() for c in crawlers))
         round_id = await scheduler.start_round.remote(False)
-        deadline = time.monotonic() + 30
-        while sum(server.hits.values()) < feeds // 2:  # requests are in flight on both crawlers
-            assert time.monotonic() < deadline, "the round never started"
-            await asyncio.sleep(0.05)
+        # Requests in flight on both crawlers.
+        await poll(lambda: sum(server.hits.values()) >= feeds // 2, "the round to start", 30)
         ray.kill(crawlers[0], no_restart=False)
-        status: dict[str, Any] = {}
-        deadline = time.monotonic() + 90
-        while not status.get("finished"):
-            assert time.monotonic() < deadline, f"round did not finish: {status}"
-            await asyncio.sleep(0.1)
-            status = await scheduler.round_status.remote(round_id)
+        status = await poll_for(lambda: scheduler.round_status.remote(round_id), lambda s: bool(s.get("finished")),
+                                "the round to finish", 90, interval_s=0.1)
         assert status["total"] == feeds and status["failed"] == 0, status
         assert status["redispatched"] >= 1, "the kill hit no fetch in flight: the test proved nothing"
         assert await article_store.count_articles(db) == feeds * 3
@@ -175,13 +162,14 @@ async def test_crawl_metrics_reach_the_metrics_agent(ray_cluster: str, db: async
         port = ray.nodes()[0]["MetricsExportPort"]
         wanted = {"newsray_crawl_fetches_total", "newsray_crawl_bytes_total", "newsray_crawl_parse_seconds",
                   "newsray_crawl_articles_total", "newsray_crawl_host_wait_seconds", "newsray_crawl_queue_depth"}
-        text = ""
-        deadline = time.monotonic() + 90  # the agent exports on an interval
-        while not all(name in text for name in wanted):
-            assert time.monotonic() < deadline, f"missing: {sorted(n for n in wanted if n not in text)}"
-            await asyncio.sleep(1.0)
+
+        async def exported() -> str:
             async with httpx.AsyncClient(trust_env=False) as client:
-                text = (await client.get(f"http://127.0.0.1:{port}/metrics", timeout=10)).text
+                return (await client.get(f"http://127.0.0.1:{port}/metrics", timeout=10)).text
+
+        # The agent exports on an interval.
+        text = await poll_for(exported, lambda text: all(name in text for name in wanted),
+                              f"the metrics {sorted(wanted)}", 90, interval_s=1.0)
         assert 'outcome="ok"' in text
     finally:
         ray.kill(scheduler)

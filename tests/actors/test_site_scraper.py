@@ -33,6 +33,7 @@ from actors.site_scraper import (
     scrape_site_report,
 )
 from tests.actors.conftest import LocalServer
+from tests.polling import poll
 
 UA = "newsray/0.1 (+https://github.com/newsray/newsray)"
 LOOPBACK = ("127.0.0.0/8",)
@@ -494,10 +495,8 @@ async def test_cancelled_scrape_stops_cleanly(server: LocalServer) -> None:
     log = news_site(server, crawl_delay="0.2")
     config = SiteConfig(start_urls=(server.url("/"),), download_delay_s=0.0)
     task = asyncio.create_task(scrape_site(config, policy(), UA))
-    deadline = time.monotonic() + 5
-    while not any(path.startswith("/news/") for _, path in log.starts):
-        assert time.monotonic() < deadline, "the scrape never reached an article"
-        await asyncio.sleep(0.01)
+    await poll(lambda: any(path.startswith("/news/") for _, path in log.starts), "the scrape to reach an article", 5,
+               interval_s=0.01)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
@@ -11,13 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from cluster.cli import main
-from cluster.samplefeeds import SampleFeedServer, start_sample_server
-
-
-@pytest.fixture(scope="module")
-def sample_server() -> Iterator[SampleFeedServer]:
-    with start_sample_server() as server:
-        yield server
+from cluster.samplefeeds import SampleFeedServer
 
 
 def newsray(*args: str) -> str:

@@ -3,9 +3,7 @@ one deploy for everything (an ingress drains >= 30 s)."""
 
 from __future__ import annotations
 
-import asyncio
 import socket
-import time
 from typing import Any
 
 import asyncpg
@@ -17,6 +15,7 @@ from cluster.keys import query_embedding_key
 from deployments.app import APP_NAME, deploy
 from tests.deployments.enrichment_support import MODEL_VERSION, doc_vectors, seed_world
 from tests.deployments.support import Seeder
+from tests.polling import poll_for
 
 
 def free_port() -> int:
@@ -31,10 +30,9 @@ async def semantic_search_goes_through_the_query_encoder(http: httpx.AsyncClient
     Api caches the vector in Redis, and the same query again never reaches the encoder."""
     world = await seed_world(db, doc_vectors())
     encoder = serve.get_deployment_handle("QueryEncoder", app_name=APP_NAME)
-    deadline = time.monotonic() + 120
-    while not (before := await encoder.stats.remote())["loaded"]:  # it loads in the background
-        assert time.monotonic() < deadline, "the QueryEncoder did not load its model"
-        await asyncio.sleep(0.5)
+    # It loads in the background.
+    before = await poll_for(encoder.stats.remote, lambda stats: bool(stats["loaded"]), "the QueryEncoder to load its model",
+                            120, interval_s=0.5)
     query = "seismic catastrophe in the mountains"
     client = redis_async.from_url(redis_url)
     try:

@@ -18,14 +18,14 @@ import uvicorn
 from aiohttp import web
 
 from actors.crawl import crawl_source
-from actors.fetch import FetchPolicy, make_client
+from actors.fetch import make_client
 from actors.scheduler import get_or_create_scheduler
 from cluster.store import sources as source_store
 from cluster.store.sources import NewSource
 from deployments.api import create_app
 from tests.conftest import free_port
-
-POLICY = FetchPolicy(timeout_s=5, allowed_networks=("127.0.0.0/8",), max_retries=0)
+from tests.actors.conftest import LOOPBACK_POLICY as POLICY
+from tests.polling import poll
 
 
 @pytest.fixture(scope="module")
@@ -112,10 +112,7 @@ async def test_subscribe_verify_and_push(ray_cluster: str, db: asyncpg.Pool, api
     assert outcome.ok and outcome.inserted == 1
     topic = source.url
     assert hub.subscriptions[topic]["hub.callback"] == f"{api_url}/websub/{source.id}"
-    deadline = time.monotonic() + 10
-    while topic not in hub.verified:
-        assert time.monotonic() < deadline, "the hub never verified"
-        await asyncio.sleep(0.02)
+    await poll(lambda: topic in hub.verified, "the hub to verify the subscription", 10, interval_s=0.02)
     assert hub.verified[topic]
     row = await source_store.get_source(db, source.id)
     assert row is not None and row.websub_lease_until is not None and row.hub_url == hub.url
