@@ -18,7 +18,6 @@ from collections.abc import Iterable
 from typing import Any
 
 import httpcore
-from httpcore._utils import is_socket_readable  # the probe httpcore's own backends use
 
 __all__ = ["AsyncioBackend", "AsyncioStream"]
 
@@ -88,12 +87,14 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         if info == "socket":
             return self._writer.get_extra_info("socket")
         if info == "is_readable":
-            # An idle keep-alive connection is readable only when the server closed it (or sent
-            # something unasked): httpcore then opens a new one instead of failing a request.
-            if self._reader.at_eof() or self._writer.transport.is_closing():
-                return True
-            sock = self._writer.get_extra_info("socket")
-            return sock is None or is_socket_readable(sock)
+            # An idle keep-alive connection is readable only when the server closed it or sent
+            # something unasked: httpcore then opens a new one instead of failing a request (or
+            # reading a stale answer as the next one's). The event loop reads every connection as
+            # bytes arrive, so the reader knows: its EOF, or bytes in its buffer (StreamReader has
+            # no public size for it). A poll() of the socket, asked for every idle connection each
+            # time the pool hands one out, missed those buffered bytes (they are off the socket
+            # already) and cost 1.2-1.5 us a probe against 0.2-0.3.
+            return self._reader.at_eof() or bool(self._reader._buffer) or self._writer.transport.is_closing()
         return None
 
 

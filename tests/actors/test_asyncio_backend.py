@@ -203,6 +203,37 @@ async def test_a_keepalive_connection_closed_by_the_server_is_replaced() -> None
         assert server.connections == 2  # the closed connection was noticed, not reused and failed
 
 
+async def test_a_keepalive_connection_with_an_unasked_answer_is_replaced() -> None:
+    # A server that sends a second answer to a request once the first has been read: it waits in
+    # the idle connection, and a reused connection would hand it to the next request. The event
+    # loop has already read those bytes off the socket, so only the stream's buffer shows them.
+    first_read = asyncio.Event()
+
+    async def answer_twice_then_normally(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                                         state: Server) -> None:
+        first_connection = state.connections == 1
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            body = head.split(b" ", 2)[1]
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+            await writer.drain()
+            if first_connection:
+                await first_read.wait()
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstale")
+                await writer.drain()
+                first_connection = False
+
+    async with serve(answer_twice_then_normally) as server:
+        async with pool() as http:
+            first = await http.request("GET", f"http://127.0.0.1:{server.port}/1")
+            first_read.set()
+            await poll(lambda: all(c.has_expired() for c in http.connections), "the stale answer to be seen", 5,
+                       interval_s=0.01)
+            second = await http.request("GET", f"http://127.0.0.1:{server.port}/2")
+        assert (first.content, second.content) == (b"/1", b"/2")
+        assert server.connections == 2
+
+
 def test_tls_and_http2_on_uvloop(certificate) -> None:
     # Ray runs async actors (the crawlers) on uvloop, whose start_tls is its own code: the TLS
     # cases again there, on a loop of their own in a thread of their own.
