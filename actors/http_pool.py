@@ -1,7 +1,7 @@
 """Connection pooling for the fetch client: one small httpcore pool per origin.
 
 httpcore's AsyncConnectionPool looks at every connection it holds on every request and every
-response close (a socket poll per idle connection), and it closes an idle connection whenever it
+response close (a readability probe per idle connection), and it closes an idle connection whenever it
 holds more connections than its keep-alive limit, counting busy ones too. A crawler talks to
 hundreds of hosts at once: one shared pool must either stay small, and then keeps almost nothing
 alive for the next feed of a host, or grow, and then that bookkeeping grows with the square of
