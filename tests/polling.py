@@ -6,7 +6,7 @@ import asyncio
 import inspect
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
@@ -40,6 +40,12 @@ async def poll_for(fetch: Callable[[], Awaitable[T]], ready: Callable[[T], bool]
 
     await poll(fetched_ready, described, timeout_s, interval_s)
     return latest[0]
+
+
+async def round_finished(scheduler: Any, round_id: str, timeout_s: float = 90.0) -> dict[str, Any]:
+    """A crawl scheduler's round status once the round has finished."""
+    return await poll_for(lambda: scheduler.round_status.remote(round_id), lambda status: bool(status["finished"]),
+                          f"round {round_id} to finish", timeout_s, interval_s=0.1)
 
 
 async def _truth(value: bool | Awaitable[bool]) -> bool:

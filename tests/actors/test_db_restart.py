@@ -21,13 +21,7 @@ from cluster.store import articles as article_store
 from cluster.store import sources as source_store
 from cluster.store.sources import NewSource
 from tests.conftest import SessionServices
-from tests.polling import poll, poll_for
-
-
-async def finished(scheduler: Any, round_id: str) -> dict[str, Any]:
-    """The round's status once it has finished (within 90 s)."""
-    return await poll_for(lambda: scheduler.round_status.remote(round_id), lambda status: bool(status["finished"]),
-                          f"round {round_id} to finish")
+from tests.polling import poll, round_finished
 
 
 def rss(name: str, items: int) -> web.Response:
@@ -79,7 +73,7 @@ async def test_postgres_restart_mid_round(ray_cluster: str, db: asyncpg.Pool, se
         # Every feed has been downloaded while the database is down: crawlers hold them in memory.
         await poll(lambda: len(answered) == feeds, "every feed to be answered", 30)
         await asyncio.to_thread(postgres.start)
-        status = await finished(scheduler, round_id)
+        status = await round_finished(scheduler, round_id)
         assert status["total"] == feeds and status["failed"] == 0, status
         await db.expire_connections()
         await assert_stored_once(db, feeds * items)
@@ -95,7 +89,7 @@ async def test_postgres_crash_after_a_round_loses_nothing(
 
     await source_store.add_sources(db, [NewSource(url=server.add(f"/c{i}.xml", feed)) for i in range(feeds)])
     async with crawl_and_database("crash", feeds, db, test_env) as (scheduler, postgres):
-        first = await finished(scheduler, await scheduler.start_round.remote(False))
+        first = await round_finished(scheduler, await scheduler.start_round.remote(False))
         assert first["total"] == feeds and first["failed"] == 0 and first["inserted"] == feeds * items, first
         # Killed at once: no checkpoint, the server's buffers gone; recovery replays the WAL.
         await asyncio.to_thread(postgres.stop, "immediate")
@@ -104,6 +98,6 @@ async def test_postgres_crash_after_a_round_loses_nothing(
         await assert_stored_once(db, feeds * items)
         assert await db.fetchval("SELECT count(*) FROM sources WHERE last_success_at IS NOT NULL") == feeds
         # The crawlers' pools lost their connections to the crash; the next round works regardless.
-        second = await finished(scheduler, await scheduler.start_round.remote(True))
+        second = await round_finished(scheduler, await scheduler.start_round.remote(True))
         assert second["total"] == feeds and second["failed"] == 0 and second["inserted"] == 0, second
         await assert_stored_once(db, feeds * items)

@@ -16,7 +16,7 @@ from cluster.samplefeeds import SampleFeedServer
 from cluster.store import articles as article_store
 from cluster.store import sources as source_store
 from cluster.store.sources import NewSource
-from tests.polling import poll, poll_for
+from tests.polling import poll, poll_for, round_finished
 
 
 def new_scheduler(pool_size: int = 2, host_concurrency: int = 1, host_delay_s: float = 0.0) -> Any:
@@ -79,8 +79,7 @@ async def test_killed_crawler_mid_round_loses_and_duplicates_nothing(ray_cluster
         # Requests in flight on both crawlers.
         await poll(lambda: sum(server.hits.values()) >= feeds // 2, "the round to start", 30)
         ray.kill(crawlers[0], no_restart=False)
-        status = await poll_for(lambda: scheduler.round_status.remote(round_id), lambda s: bool(s.get("finished")),
-                                "the round to finish", 90, interval_s=0.1)
+        status = await round_finished(scheduler, round_id)
         assert status["total"] == feeds and status["failed"] == 0, status
         assert status["redispatched"] >= 1, "the kill hit no fetch in flight: the test proved nothing"
         assert await article_store.count_articles(db) == feeds * 3

@@ -33,7 +33,7 @@ def stop_process(process: subprocess.Popen[Any], timeout_s: float = 10.0) -> Non
 
 
 @contextmanager
-def local_services(prefix: str, log: Callable[[str], None] | None = None,
+def local_services(prefix: str, log: Callable[[str], None],
                    keep_data: bool = False) -> Iterator[tuple[Path, Any, Any]]:
     """Embedded PostgreSQL and Redis under a fresh data dir in /tmp (short: Unix sockets live under
     it); yields (data dir, settings, service URLs), and stops them and removes the dir at the end.
@@ -50,8 +50,7 @@ def local_services(prefix: str, log: Callable[[str], None] | None = None,
     os.environ["NEWSRAY_DATA_DIR"] = str(data_dir)
     settings = load_settings(data_dir=data_dir, load_default_sources=False)
     try:
-        if log is not None:
-            log(f"starting PostgreSQL and Redis under {data_dir}")
+        log(f"starting PostgreSQL and Redis under {data_dir}")
         yield data_dir, settings, start_services(settings)
     finally:
         stop_services(settings)

@@ -3,7 +3,6 @@ one deploy for everything (an ingress drains >= 30 s)."""
 
 from __future__ import annotations
 
-import socket
 from typing import Any
 
 import asyncpg
@@ -13,15 +12,10 @@ from ray import serve
 
 from cluster.keys import query_embedding_key
 from deployments.app import APP_NAME, deploy
+from tests.conftest import free_port
 from tests.deployments.enrichment_support import MODEL_VERSION, doc_vectors, seed_world
 from tests.deployments.support import Seeder
 from tests.polling import poll_for
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def semantic_search_goes_through_the_query_encoder(http: httpx.AsyncClient, db: asyncpg.Pool,
