@@ -56,7 +56,11 @@ __all__ = ["make_safe_absolute_uri", "parse_raw", "urljoin_like_feedparser"]
 
 def urljoin_like_feedparser(base: str, uri: str) -> str:
     """feedparser.urls._urljoin."""
-    uri = _urifixer.sub(r"\1\3", uri)
+    # _urifixer drops the slashes right after the first "://" (its scheme class has no ":"), so
+    # without a "/" there the substitution returns the string unchanged: skip it, as most links do.
+    separator = uri.find("://")
+    if separator > 0 and uri.startswith("/", separator + 3):
+        uri = _urifixer.sub(r"\1\3", uri)
     try:
         return urljoin(base, uri)
     except ValueError:
@@ -115,6 +119,7 @@ _EMAIL = re.compile(
 _DECLARATION = re.compile(rb"""xmlns(?::([^\s=/>]+))?\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 _TEXT_TYPES = frozenset({"text/plain", "text/html"})
 _CP1252_RANGE = re.compile("[\x80-\x9f]")
+_BEYOND_LATIN1 = re.compile("[^\x00-\xff]")
 
 _LANG = frozenset({"xml:lang"})
 _LINK_ATTRS = frozenset({"href", "rel", "type", "title", "hreflang", "length", "xml:lang"})
@@ -300,11 +305,13 @@ class _Reader:
         if ctype == "text/plain" and not self.atom and _looks_like_html(out):
             ctype = "text/html"  # RSS titles are nominally text; feedparser sniffs for markup
         if not out.isascii():
-            # feedparser's repair of UTF-8 read as Latin-1, then its cp1252 code point mapping.
-            try:
-                out = out.encode("iso-8859-1").decode("utf-8")
-            except (UnicodeEncodeError, UnicodeDecodeError):
-                pass
+            # feedparser's repair of UTF-8 read as Latin-1, then its cp1252 code point mapping. A
+            # character beyond Latin-1 makes the encoding fail: found by a scan, not an exception.
+            if not _BEYOND_LATIN1.search(out):
+                try:
+                    out = out.encode("iso-8859-1").decode("utf-8")
+                except UnicodeDecodeError:
+                    pass
             if _CP1252_RANGE.search(out):
                 out = out.translate(_cp1252)
         return out, ctype
@@ -615,9 +622,10 @@ def _rules(el: etree._Element, table: dict[tuple[str, str], str], single: frozen
     depth-and-order rules for duplicates are not reproduced)."""
     seen: set[str] = set()
     for child in el:
-        if not isinstance(child.tag, str):
+        tag = child.tag  # lxml builds a new string at every access
+        if not isinstance(tag, str):
             continue  # comments and processing instructions
-        rule = table.get(_name(child.tag))
+        rule = table.get(_name(tag))
         if rule is None:
             raise _Bail
         if rule in single:

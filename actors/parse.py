@@ -242,29 +242,33 @@ def _xml_author(node: Mapping[str, Any]) -> str | None:
 def _xml_entry(
     raw: Mapping[str, Any], feed_url: str, feed_language: str | None, feed_author: str | None, now: datetime
 ) -> Entry | None:
-    link = _http_url(_field(raw, "link"), feed_url)
-    guid = _clean_line(_field(raw, "id"))
-    summary_detail = _field(raw, "summary_detail")
+    if not isinstance(raw, dict):
+        return None
+    # dict.get itself (see _field), bound once: this runs for every entry of every feed.
+    get = functools.partial(dict.get, raw)
+    link = _http_url(get("link"), feed_url)
+    guid = _clean_line(get("id"))
+    summary_detail = get("summary_detail")
     # feedparser copies <content> into "summary" when there is no summary; only
     # a real summary element has a summary_detail.
-    summary = _html_field(_field(raw, "summary"), summary_detail, link or feed_url) if summary_detail else None
-    content_detail = _pick_content(_field(raw, "content") or [])
+    summary = _html_field(get("summary"), summary_detail, link or feed_url) if summary_detail else None
+    content_detail = _pick_content(get("content") or [])
     content = _html_field(_field(content_detail, "value"), content_detail, link or feed_url) if content_detail else None
-    title = _text(_field(raw, "title"), _field(raw, "title_detail"))
+    title = _text(get("title"), get("title_detail"))
     if not (guid or link or title or summary or content):
         return None  # e.g. the half-written last <item> of a truncated document
 
-    published = _clamp_future(_struct_to_datetime(_field(raw, "published_parsed")), now)
-    updated = _clamp_future(_struct_to_datetime(_field(raw, "updated_parsed")), now)
+    published = _clamp_future(_struct_to_datetime(get("published_parsed")), now)
+    updated = _clamp_future(_struct_to_datetime(get("updated_parsed")), now)
     language = None
-    for detail in (_field(raw, "title_detail"), content_detail, summary_detail):
+    for detail in (get("title_detail"), content_detail, summary_detail):
         if detail and (language := _primary_language(_field(detail, "language"))):
             break
     # feedparser's FeedParserDict computes "enclosures" from the links on
     # attribute access; read the links directly, like every other field here.
     enclosures = tuple(
         enc
-        for link_ in _field(raw, "links", [])
+        for link_ in get("links", [])
         if _field(link_, "rel") == "enclosure"
         and (enc := _enclosure(_field(link_, "href"), _field(link_, "type"), _field(link_, "length"), feed_url))
     )
@@ -279,7 +283,7 @@ def _xml_entry(
         published_at=published or updated,
         updated_at=updated,
         language=language or feed_language,
-        categories=_categories(_field(tag, "term") or _field(tag, "label") for tag in _field(raw, "tags", [])),
+        categories=_categories(_field(tag, "term") or _field(tag, "label") for tag in get("tags", [])),
         enclosures=enclosures,
     )
 
@@ -533,10 +537,17 @@ def _http_url(value: Any, base: str) -> str | None:
         return None
     try:
         resolved = urljoin(base, value.strip())
+        if _HTTP_WITH_HOST.match(resolved):
+            return resolved  # what the check below would find, without splitting every link
         parts = urlsplit(resolved)
     except ValueError:
         return None
     return resolved if parts.scheme.lower() in ("http", "https") and parts.hostname else None
+
+
+# An http(s) URL whose network location is a plain host (and port): urlsplit would give it that
+# scheme and a non-empty hostname. Anything else (userinfo, brackets, upper case) is split.
+_HTTP_WITH_HOST = re.compile(r"https?://[A-Za-z0-9][A-Za-z0-9.-]*(?::[0-9]*)?(?:[/?#]|\Z)")
 
 
 def _canonical(link: str | None) -> str | None:

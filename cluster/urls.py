@@ -79,7 +79,7 @@ def _normalize(url: str, base: str | None, *, sort_query: bool) -> str:
     raw = url.strip()
     if base:
         raw = urljoin(base.strip(), raw)
-    elif (canonical := _already_canonical(raw)) is not None:
+    elif (canonical := _already_canonical(raw, sort_query)) is not None:
         return canonical
     try:
         parts = urlsplit(raw)
@@ -106,30 +106,42 @@ def _normalize(url: str, base: str | None, *, sort_query: bool) -> str:
     return f"{scheme}://{netloc}{path}" + (f"?{query}" if query else "")
 
 
-# A URL that every rule below leaves as it is, but for its fragment: lowercase http(s) scheme and
-# ASCII host, no userinfo, a port only when it is not the default, a path of characters that need
-# no escaping and no dot segments, no query. Most article links look like this, and the crawler
-# canonicalizes every one it reads (tests/cluster/test_urls.py checks the shortcut against the
-# full rules on generated URLs).
+# A URL that every rule below leaves as it is, but for its fragment and its query's order and
+# tracking parameters: lowercase http(s) scheme and ASCII host, no userinfo, a port only when it is
+# not the default, a path of characters that need no escaping and no dot segments, and a query of
+# pieces that need no escaping either ("%" and "+" excluded, so a key reads as it is spelled). Most
+# article links look like this, and the crawler canonicalizes every one it reads
+# (tests/cluster/test_urls.py checks the shortcut against the full rules on generated URLs).
 _CANONICAL_ALREADY = re.compile(
     r"(https?)://([a-z0-9](?:[a-z0-9.-]*[a-z0-9])?)(?::([1-9][0-9]{0,4}))?((?:/[A-Za-z0-9\-._~!$&'()*+,;=:@]*)*)"
-    r"(?:#.*)?",
+    r"(?:\?([A-Za-z0-9\-._~!$'()*,;=:@/?&]*))?(?:#.*)?",
     re.DOTALL,
 )
 _DOT_SEGMENT = re.compile(r"/\.\.?(?=/|$)")
 
 
-def _already_canonical(raw: str) -> str | None:
-    """The canonical form of ``raw`` when the rules would only drop its fragment, else None."""
+def _already_canonical(raw: str, sort_query: bool) -> str | None:
+    """The canonical form of ``raw`` when the rules would only drop its fragment and rewrite its
+    query from plain pieces, else None."""
     match = _CANONICAL_ALREADY.fullmatch(raw)
     if match is None:
         return None
-    scheme, _, port, path = match.groups()
+    scheme, _, port, path, query = match.groups()
     if port is not None and (int(port) > 65535 or int(port) == _DEFAULT_PORTS[scheme]):
         return None
     if "." in path and _DOT_SEGMENT.search(path):
         return None
-    return raw[:match.end(4)] if path else raw[:match.end(4)] + "/"
+    head = raw[:match.end(4)] if path else raw[:match.end(4)] + "/"
+    if not query:
+        return head
+    # _normalize_query on pieces that quoting, unescaping and unquote_plus all leave as they are.
+    pieces = [(piece.partition("=")[0], piece) for piece in query.split("&") if piece]
+    pieces = [(key, piece) for key, piece in pieces
+              if key.lower() not in TRACKING_PARAMS and not key.lower().startswith(_TRACKING_PREFIXES)]
+    if sort_query:
+        pieces.sort(key=lambda kp: kp[0])
+    kept = "&".join(piece for _, piece in pieces)
+    return f"{head}?{kept}" if kept else head
 
 
 def _normalize_host(host: str, url: str) -> str:

@@ -123,27 +123,34 @@ def test_the_already_canonical_shortcut_agrees_with_the_full_rules() -> None:
     ports = ["", ":80", ":443", ":8080", ":080", ":0", ":65535", ":65536", ":99999", ":", ":x"]
     segments = ["a", "B", "", ".", "..", ".hidden", "a.b", "%41", "%7e", "%2F", "~u", "x y", "é", "a:b", "@",
                 "!$&'()*+,;=", "index.html", "a%", "\t", "a\nb", "[x]", "{x}", "|", "^"]
-    tails = ["", "?", "?a=1", "?utm_source=x", "#", "#frag", "#a?b", "#x#y", "?b=2&a=1#f"]
+    tails = ["", "?", "?a=1", "?utm_source=x", "#", "#frag", "#a?b", "#x#y", "?b=2&a=1#f", "?b=2&a=1&UTM_Medium=y",
+             "?x=1&&y", "?a=2&A=1&a=1", "?=x&b", "?q=a+b", "?q=%41", "?q=%7e&utm_source=1", "?a=1?b=2", "?fbclid=1#x",
+             "?k=é", "?k=a b", "?k=[1]", "?a=/x:@!$'()*,;", "?mc_cid=&z=1"]
     plain = {"scheme": schemes[:2], "host": hosts[:5], "port": ports[:4] + ports[6:7], "segment": segments[:2] + segments[5:7]
-             + segments[10:12] + segments[13:15], "tail": [t for t in tails if "?" not in t]}
+             + segments[10:12] + segments[13:15], "tail": tails}
     odd = {"scheme": schemes, "host": hosts, "port": ports, "segment": segments, "tail": tails}
-    answered = 0
+    answered = with_query = 0
     for n in range(30_000):
         # Mostly URLs near the shortcut's edge: one piece at a time from the odd ones.
         pick = {key: (odd if rng.random() < 0.15 else plain)[key] for key in plain} if n % 2 else odd
         path = "".join("/" + rng.choice(pick["segment"]) for _ in range(rng.randint(0, 4)))
         url = f"{rng.choice(pick['scheme'])}://{rng.choice(pick['host'])}{rng.choice(pick['port'])}{path}{rng.choice(pick['tail'])}"
-        shortcut = urls._already_canonical(url)
-        if shortcut is None:
+        sorted_shortcut, kept_order_shortcut = urls._already_canonical(url, True), urls._already_canonical(url, False)
+        assert (sorted_shortcut is None) == (kept_order_shortcut is None), url
+        if sorted_shortcut is None:
             continue
         answered += 1
+        with_query += "?" in url.split("#", 1)[0]
         original = urls._already_canonical
         try:
-            urls._already_canonical = lambda raw: None  # type: ignore[assignment] - the full rules only
-            assert canonicalize_url(url) == shortcut, url
-            assert normalize_source_url(url) == shortcut, url
+            urls._already_canonical = lambda raw, sort_query: None  # type: ignore[assignment] - the full rules only
+            assert canonicalize_url(url) == sorted_shortcut, url
+            assert normalize_source_url(url) == kept_order_shortcut, url
         finally:
             urls._already_canonical = original  # type: ignore[assignment]
-    assert answered > 3_000
-    assert urls._already_canonical("http://127.0.1.8:40777/articles/7/19.html") == "http://127.0.1.8:40777/articles/7/19.html"
-    assert urls._already_canonical("https://news.example") == "https://news.example/"
+    assert answered > 3_000 and with_query > 1_000, (answered, with_query)
+    assert urls._already_canonical("http://127.0.1.8:40777/articles/7/19.html", True) == "http://127.0.1.8:40777/articles/7/19.html"
+    assert urls._already_canonical("https://news.example", True) == "https://news.example/"
+    assert urls._already_canonical("https://w.example/a?utm_source=rss&b=2&a=1#c", True) == "https://w.example/a?a=1&b=2"
+    assert urls._already_canonical("https://w.example/a?utm_source=rss&b=2&a=1#c", False) == "https://w.example/a?b=2&a=1"
+    assert urls._already_canonical("https://w.example/a?q=%41", True) is None  # escapes take the full rules
