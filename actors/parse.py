@@ -437,6 +437,7 @@ _ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
 # Removed together with everything inside them (plain disallowed tags keep their text).
 _CLEAN_CONTENT_TAGS = frozenset({"script", "style", "iframe", "object", "embed", "template", "noembed", "frameset"})
 _URL_ATTRIBUTES = frozenset({"href", "src", "cite", "poster"})
+_URL_SCHEMES = ("http://", "https://", "mailto:")
 _LINK_REL = "noopener noreferrer nofollow"
 
 
@@ -453,9 +454,11 @@ def sanitize_html(fragment: str, base_url: str) -> str | None:
 def _resolve_url(tag: str, attribute: str, value: str) -> str | None:
     if attribute not in _URL_ATTRIBUTES:
         return value
-    # The scheme allow-list is applied to the resolved value, so
-    # "javascript:" stays "javascript:" and is dropped.
-    return _join_or_none(_base.url, value.strip())
+    # nh3 applies its scheme allow-list before this filter, to the value as written ("javascript:"
+    # never gets here), and keeps what the filter returns: a relative value takes the base's
+    # scheme here (an xml:base of ftp: or file:), so the resolved value is checked again.
+    resolved = _join_or_none(_base.url, value.strip())
+    return resolved if resolved is not None and resolved[:8].lower().startswith(_URL_SCHEMES) else None
 
 
 # The base URL of the fragment being cleaned, for _resolve_url. nh3 calls the filter on the
@@ -468,7 +471,7 @@ _CLEANER = nh3.Cleaner(
     clean_content_tags=set(_CLEAN_CONTENT_TAGS),
     attributes=_ALLOWED_ATTRIBUTES,
     attribute_filter=_resolve_url,
-    url_schemes={"http", "https", "mailto"},
+    url_schemes={"http", "https", "mailto"},  # and _URL_SCHEMES, for the resolved values
     link_rel=_LINK_REL,
     strip_comments=True,
 )

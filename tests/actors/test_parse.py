@@ -249,6 +249,25 @@ def test_sanitizer_rules() -> None:
     assert sanitize_html("<script>only</script>  ", "https://site.example/") is None
 
 
+def test_links_resolved_against_a_base_of_another_scheme_are_dropped() -> None:
+    # nh3 checks the scheme of the value as written; a relative one resolved against an xml:base
+    # of ftp: or file: must pass the same allow-list (http, https, mailto) afterwards.
+    fragment = '<a href="notes.html">n</a><img src="/i.png"><a href="https://h.example/x">h</a><a href="mailto:a@b.example">m</a>'
+    for base in ("ftp://files.example/dir/", "file:///etc/"):
+        assert sanitize_html(fragment, base) == (
+            '<a rel="noopener noreferrer nofollow">n</a><img><a href="https://h.example/x" rel="noopener noreferrer nofollow">h</a>'
+            '<a href="mailto:a@b.example" rel="noopener noreferrer nofollow">m</a>'
+        ), base
+    body = (
+        '<feed xmlns="http://www.w3.org/2005/Atom" xml:base="ftp://files.example/pub/"><title>t</title>'
+        '<entry><id>urn:x:1</id><title>e</title><updated>2024-01-02T00:00:00Z</updated>'
+        '<content type="html">&lt;a href="notes.html"&gt;notes&lt;/a&gt; &lt;a href="http://h.example/"&gt;h&lt;/a&gt;</content>'
+        "</entry></feed>"
+    )
+    (entry,) = parse_feed(body.encode(), FEED_URL).entries
+    assert entry.content == '<a rel="noopener noreferrer nofollow">notes</a> <a href="http://h.example/" rel="noopener noreferrer nofollow">h</a>'
+
+
 # ---------------------------------------------------------------- recovery and refusal
 
 
