@@ -323,7 +323,8 @@ class _Reader:
                 assert detail is not None
                 ctx.setdefault("content", []).append(detail)
             elif element == "link":
-                out = _LINK_REF.sub(r"&\g<1>", out.replace("&amp;", "&"))
+                if "&" in out:  # what the repair rewrites starts with one
+                    out = _LINK_REF.sub(r"&\g<1>", out.replace("&amp;", "&"))
                 ctx["link"] = out
                 if out:
                     ctx["links"][-1]["href"] = out
@@ -338,7 +339,8 @@ class _Reader:
                 element = "subtitle"
             ctx[element] = out
             if element == "link":
-                out = _LINK_REF.sub(r"&\g<1>", out)
+                if "&" in out:
+                    out = _LINK_REF.sub(r"&\g<1>", out)
                 ctx["link"] = out
                 ctx["links"][-1]["href"] = out
             elif detail is not None:
@@ -659,7 +661,7 @@ def _sync_author_detail(ctx: Raw) -> None:
     author, email = ctx.get("author"), None
     if not author:
         return
-    match = _EMAIL.search(author)
+    match = _EMAIL.search(author) if "@" in author else None
     if match:
         email = match.group(0)
         author = author.replace(email, "").replace("()", "").replace("<>", "").replace("&lt;&gt;", "").strip()
