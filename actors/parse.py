@@ -32,7 +32,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -245,7 +245,7 @@ def _xml_entry(
     if not isinstance(raw, dict):
         return None
     # dict.get itself (see _field), bound once: this runs for every entry of every feed.
-    get = functools.partial(dict.get, raw)
+    get: Callable[..., Any] = functools.partial(dict.get, raw)
     link = _http_url(get("link"), feed_url)
     guid = _clean_line(get("id"))
     summary_detail = get("summary_detail")
