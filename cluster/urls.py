@@ -136,11 +136,7 @@ def _already_canonical(raw: str, sort_query: bool) -> str | None:
         return head
     # _normalize_query on pieces that quoting, unescaping and unquote_plus all leave as they are.
     pieces = [(piece.partition("=")[0], piece) for piece in query.split("&") if piece]
-    pieces = [(key, piece) for key, piece in pieces
-              if key.lower() not in TRACKING_PARAMS and not key.lower().startswith(_TRACKING_PREFIXES)]
-    if sort_query:
-        pieces.sort(key=lambda kp: kp[0])
-    kept = "&".join(piece for _, piece in pieces)
+    kept = _join_query([(key, piece) for key, piece in pieces if not _is_tracking(key)], sort=sort_query)
     return f"{head}?{kept}" if kept else head
 
 
@@ -177,10 +173,21 @@ def _normalize_query(query: str, *, sort: bool) -> str:
             continue
         piece = _fix_escapes(quote(piece, safe=_QUERY_PIECE_SAFE))
         key = piece.partition("=")[0]
-        name = unquote_plus(key).lower()
-        if name in TRACKING_PARAMS or name.startswith(_TRACKING_PREFIXES):
+        if _is_tracking(unquote_plus(key)):
             continue
         pieces.append((key, piece))
+    return _join_query(pieces, sort=sort)
+
+
+def _is_tracking(name: str) -> bool:
+    """Whether a query key (unescaped) only identifies a campaign or a click."""
+    name = name.lower()
+    return name in TRACKING_PARAMS or name.startswith(_TRACKING_PREFIXES)
+
+
+def _join_query(pieces: list[tuple[str, str]], *, sort: bool) -> str:
+    """(key, piece) pairs as a query: sorted by key when asked (stable: repeated keys keep their
+    order), else as they came."""
     if sort:
         pieces.sort(key=lambda kp: kp[0])
     return "&".join(piece for _, piece in pieces)
