@@ -107,28 +107,29 @@ def _unique_by_key(items: list[ArticleInput]) -> list[ArticleInput]:
     return list(by_key.values())
 
 
-# The upsert, with the source at $1 and the entries at $2..$14 (see _upsert_params).
+# The upsert, with each entry's source at $1 and the entries at $2..$14 (see _upsert_params): the
+# entries of several feeds can go in one statement.
 _UPSERT = """
         INSERT INTO articles AS a (source_id, dedupe_key, guid, url, canonical_url, title, author, summary,
                                    content, published_at, language, categories, content_hash)
-        SELECT $1, r.key, r.guid, r.url, r.canonical_url, r.title, r.author, r.summary, r.content,
+        SELECT r.source_id, r.key, r.guid, r.url, r.canonical_url, r.title, r.author, r.summary, r.content,
                coalesce(r.published_at, $13), r.language,
                coalesce(string_to_array(nullif(r.categories, ''), E'\\x1f'), '{}'), r.content_hash
         FROM (
-            SELECT DISTINCT ON (key) key, t.*
-            FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-                        $9::text[], $10::timestamptz[], $11::text[], $12::text[], $14::text[])
-                 WITH ORDINALITY AS t(dedupe_key, guid, url, canonical_url, title, author, summary, content,
-                                      published_at, language, categories, content_hash, ord)
+            SELECT DISTINCT ON (t.source_id, key) key, t.*
+            FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                        $8::text[], $9::text[], $10::timestamptz[], $11::text[], $12::text[], $14::text[])
+                 WITH ORDINALITY AS t(source_id, dedupe_key, guid, url, canonical_url, title, author, summary,
+                                      content, published_at, language, categories, content_hash, ord)
             -- An entry whose canonical URL is already stored under another key is that article
             -- again (the same story re-published with a new guid): it updates the stored row.
             LEFT JOIN LATERAL (
                 SELECT e.dedupe_key FROM articles e
-                WHERE e.source_id = $1 AND t.canonical_url IS NOT NULL AND e.canonical_url = t.canonical_url
+                WHERE e.source_id = t.source_id AND t.canonical_url IS NOT NULL AND e.canonical_url = t.canonical_url
                 ORDER BY e.fetched_at, e.id LIMIT 1
             ) existing ON true
             CROSS JOIN LATERAL (SELECT coalesce(existing.dedupe_key, t.dedupe_key) AS key) k
-            ORDER BY key, t.ord DESC
+            ORDER BY t.source_id, key, t.ord DESC
         ) r
         -- An entry stored with the same content is left out before the insert is tried: a tried
         -- insert computes the search vector and locks the conflicting row (a WAL record) even
@@ -136,7 +137,7 @@ _UPSERT = """
         -- entries then costs two inserts, not twenty-two.
         WHERE NOT EXISTS (
             SELECT 1 FROM articles same
-            WHERE same.source_id = $1 AND same.dedupe_key = r.key AND same.content_hash = r.content_hash
+            WHERE same.source_id = r.source_id AND same.dedupe_key = r.key AND same.content_hash = r.content_hash
         )
         ORDER BY r.ord  -- rows come back in the feed's order
         ON CONFLICT (source_id, dedupe_key) DO UPDATE SET
@@ -147,13 +148,14 @@ _UPSERT = """
             language = coalesce(EXCLUDED.language, a.language),
             categories = EXCLUDED.categories, content_hash = EXCLUDED.content_hash, updated_at = now()
         WHERE a.content_hash IS DISTINCT FROM EXCLUDED.content_hash
-        RETURNING a.id, (a.xmax = 0) AS inserted
+        RETURNING a.id, a.source_id, (a.xmax = 0) AS inserted
 """
 
 
-def _upsert_params(source_id: int, items: list[ArticleInput], now: datetime) -> tuple[object, ...]:
+def _upsert_params(writes: list[tuple[int, list[ArticleInput]]], now: datetime) -> tuple[object, ...]:
+    items = [item for _, feed_items in writes for item in feed_items]
     return (
-        source_id,
+        [source_id for source_id, feed_items in writes for _ in feed_items],
         [i.dedupe_key for i in items], [i.guid for i in items], [i.url for i in items],
         [i.canonical_url for i in items], [i.title for i in items], [i.author for i in items],
         [i.summary for i in items], [i.content for i in items], [i.published_at for i in items],
@@ -162,10 +164,15 @@ def _upsert_params(source_id: int, items: list[ArticleInput], now: datetime) -> 
     )
 
 
-def _upsert_result(items: list[ArticleInput], rows: list[asyncpg.Record]) -> UpsertResult:
-    inserted = [row["id"] for row in rows if row["inserted"]]
-    updated = [row["id"] for row in rows if not row["inserted"]]
-    return UpsertResult(inserted, updated, len(items) - len(rows))
+def _upsert_results(writes: list[tuple[int, list[ArticleInput]]], rows: list[asyncpg.Record]) -> list[UpsertResult]:
+    """Each feed's share of the rows (the upsert names the source of each; a source is in a
+    statement at most once)."""
+    by_source: dict[int, UpsertResult] = {source_id: UpsertResult([], [], len(items)) for source_id, items in writes}
+    for row in rows:
+        result = by_source[row["source_id"]]
+        (result.inserted if row["inserted"] else result.updated).append(row["id"])
+    return [replace(result, unchanged=result.unchanged - len(result.inserted) - len(result.updated))
+            for result in by_source.values()]
 
 
 async def upsert_articles(
@@ -179,17 +186,45 @@ async def upsert_articles(
     items = _unique_by_key(items)
     if not items:
         return UpsertResult([], [], 0)
-    rows = await conn.fetch(_UPSERT, *_upsert_params(source_id, items, now or datetime.now(timezone.utc)))
-    return _upsert_result(items, rows)
+    writes = [(source_id, items)]
+    rows = await conn.fetch(_UPSERT, *_upsert_params(writes, now or datetime.now(timezone.utc)))
+    return _upsert_results(writes, rows)[0]
 
 
-# The upsert and the source's record_success in one statement: a feed crawl's two writes cost one
-# round trip and one commit, and the row says "fetched" exactly when the entries are stored.
-_STORE_FEED = f"""
+@dataclass(frozen=True, slots=True)
+class FeedWrite:
+    """A fetched feed for :func:`store_feeds`: its entries, and what the fetch records on its source."""
+
+    source_id: int
+    items: list[ArticleInput]
+    success: source_store.Success
+
+
+# The upsert and the sources' record_success in one statement: the writes of several fetched feeds
+# cost one round trip and one commit, and a source's row says "fetched" exactly when its entries
+# are stored.
+_STORE_FEEDS = f"""
     WITH stored AS ({_UPSERT}),
-    recorded AS ({source_store.success_update_sql("$1", "(SELECT count(*) FROM stored WHERE inserted)", 15)})
-    SELECT id, inserted FROM stored
+    recorded AS ({source_store.success_update_sql(
+        15, "(SELECT count(*) FROM stored WHERE stored.inserted AND stored.source_id = u.id)")})
+    SELECT id, source_id, inserted FROM stored
 """
+
+
+async def store_feeds(
+    conn: asyncpg.Pool | asyncpg.Connection, feeds: list[FeedWrite], now: datetime | None = None
+) -> list[UpsertResult]:
+    """upsert_articles() then sources.record_success() with the articles added, for each feed, in
+    one statement; a result per feed, in order. A source may appear once."""
+    if len({feed.source_id for feed in feeds}) != len(feeds):
+        raise ValueError("store: a source may appear once in store_feeds")
+    if not feeds:
+        return []
+    writes = [(feed.source_id, _unique_by_key(feed.items)) for feed in feeds]
+    params = _upsert_params(writes, now or datetime.now(timezone.utc))
+    success = source_store.success_columns([feed.source_id for feed in feeds], [feed.success for feed in feeds])
+    rows = await conn.fetch(_STORE_FEEDS, *params, *success)
+    return _upsert_results(writes, rows)
 
 
 async def store_feed(
@@ -199,14 +234,8 @@ async def store_feed(
     success: source_store.Success,
     now: datetime | None = None,
 ) -> UpsertResult:
-    """upsert_articles() then sources.record_success() with the articles added, in one statement."""
-    items = _unique_by_key(items)
-    if not items:
-        await source_store.record_success_of(conn, source_id, success)
-        return UpsertResult([], [], 0)
-    params = _upsert_params(source_id, items, now or datetime.now(timezone.utc))
-    rows = await conn.fetch(_STORE_FEED, *params, *success.params())
-    return _upsert_result(items, rows)
+    """store_feeds() for one feed."""
+    return (await store_feeds(conn, [FeedWrite(source_id, items, success)], now))[0]
 
 
 _ARTICLE_COLUMNS = """

@@ -156,33 +156,43 @@ class Success:
     language: str | None = None
     interval_s: float | None = None  # the newly learned refresh interval, when there is one
 
-    def params(self) -> tuple[object, ...]:
-        """The values for :func:`success_update_sql`'s placeholders, in order."""
-        return (self.status, self.etag, self.last_modified, self.title, self.site_url, self.language,
-                self.next_fetch_in_s, None if self.interval_s is None else max(1, round(self.interval_s)))
+
+def success_columns(source_ids: list[int], successes: list[Success]) -> tuple[list[Any], ...]:
+    """The arrays for :func:`success_update_sql`'s placeholders, in order: one element per source."""
+    return (
+        source_ids, [s.status for s in successes], [s.etag for s in successes],
+        [s.last_modified for s in successes], [s.title for s in successes], [s.site_url for s in successes],
+        [s.language for s in successes], [s.next_fetch_in_s for s in successes],
+        [None if s.interval_s is None else max(1, round(s.interval_s)) for s in successes],
+    )
 
 
-def success_update_sql(id_param: str, added: str, first: int) -> str:
-    """The UPDATE of record_success, with :meth:`Success.params` at ``$first`` onwards.
+def success_update_sql(first: int, added: str) -> str:
+    """The UPDATE of record_success for many sources, :func:`success_columns` at ``$first`` onwards.
 
-    Shared with the articles store, which runs it in the same statement as a feed's upsert (one
-    round trip per fetched feed instead of two); ``added`` is the SQL for the articles added.
+    Shared with the articles store, which runs it in the same statement as the feeds' upsert (one
+    round trip and one commit for several fetched feeds); ``added`` is the SQL for the articles
+    added to source ``u.id``.
     """
-    p = [f"${first + i}" for i in range(8)]
+    p = [f"${first + i}" for i in range(9)]
     return f"""
-        UPDATE sources SET
-            last_status = {p[0]}, etag = coalesce({p[1]}, etag), last_modified = coalesce({p[2]}, last_modified),
-            title = coalesce(title, {p[3]}), site_url = coalesce(site_url, {p[4]}),
-            language = coalesce(language, {p[5]}),
-            articles_added = articles_added + {added}, consecutive_errors = 0,
+        UPDATE sources AS s SET
+            last_status = u.status, etag = coalesce(u.etag, s.etag),
+            last_modified = coalesce(u.last_modified, s.last_modified),
+            title = coalesce(s.title, u.title), site_url = coalesce(s.site_url, u.site_url),
+            language = coalesce(s.language, u.language),
+            articles_added = s.articles_added + {added}, consecutive_errors = 0,
             last_fetched_at = now(), last_success_at = now(),
-            next_fetch_at = now() + make_interval(secs => {p[6]}), updated_at = now(),
-            interval_s = coalesce({p[7]}::integer, interval_s)
-        WHERE id = {id_param}
+            next_fetch_at = now() + make_interval(secs => u.next_s), updated_at = now(),
+            interval_s = coalesce(u.interval_s, s.interval_s)
+        FROM unnest({p[0]}::bigint[], {p[1]}::integer[], {p[2]}::text[], {p[3]}::text[], {p[4]}::text[],
+                    {p[5]}::text[], {p[6]}::text[], {p[7]}::float8[], {p[8]}::integer[])
+             AS u(id, status, etag, last_modified, title, site_url, language, next_s, interval_s)
+        WHERE s.id = u.id
         """
 
 
-_RECORD_SUCCESS = success_update_sql("$1", "$2", 3)
+_RECORD_SUCCESS = success_update_sql(2, "$1")
 
 
 async def record_success(
@@ -210,7 +220,7 @@ async def record_success(
 async def record_success_of(conn: asyncpg.Pool | asyncpg.Connection, source_id: int, success: Success,
                             articles_added: int = 0) -> None:
     """record_success() with its values in a :class:`Success`."""
-    await conn.execute(_RECORD_SUCCESS, source_id, articles_added, *success.params())
+    await conn.execute(_RECORD_SUCCESS, articles_added, *success_columns([source_id], [success]))
 
 
 @dataclass(frozen=True, slots=True)

@@ -103,6 +103,35 @@ async def test_store_feed_without_entries_still_records_success(db: asyncpg.Pool
     source = await get_source(db, source_id)
     assert source is not None and (source.etag, source.last_status, source.articles_added) == ('"e"', 200, 0)
 
+async def test_store_feeds_writes_several_feeds_and_their_sources_in_one_statement(db: asyncpg.Pool) -> None:
+    one = await new_source(db, "https://one.example/feed")
+    two = await new_source(db, "https://two.example/feed")
+    empty = await new_source(db, "https://empty.example/feed")
+    await store.upsert_articles(db, two, [entry("kept"), entry("edited")])
+    results = await store.store_feeds(db, [
+        store.FeedWrite(one, [entry("a"), entry("b")], Success(status=200, next_fetch_in_s=60, etag='"one"')),
+        store.FeedWrite(two, [entry("kept"), entry("edited", title="Edited"), entry("new")],
+                        Success(status=200, next_fetch_in_s=60, etag='"two"')),
+        store.FeedWrite(empty, [], Success(status=200, next_fetch_in_s=60, etag='"empty"')),
+    ])
+    assert [(len(r.inserted), len(r.updated), r.unchanged) for r in results] == [(2, 0, 0), (1, 1, 1), (0, 0, 0)]
+    keys = {(r["source_id"], r["dedupe_key"]): r["id"] for r in await db.fetch("SELECT * FROM articles")}
+    assert results[0].inserted == [keys[(one, "a")], keys[(one, "b")]]
+    assert results[1].inserted == [keys[(two, "new")]] and results[1].updated == [keys[(two, "edited")]]
+    for source_id, etag, added in ((one, '"one"', 2), (two, '"two"', 1), (empty, '"empty"', 0)):
+        source = await get_source(db, source_id)
+        assert source is not None and (source.etag, source.last_status, source.articles_added) == (etag, 200, added)
+
+
+async def test_store_feeds_takes_each_source_once(db: asyncpg.Pool) -> None:
+    source_id = await new_source(db)
+    success = Success(status=200, next_fetch_in_s=60)
+    with pytest.raises(ValueError, match="once"):
+        await store.store_feeds(db, [store.FeedWrite(source_id, [entry("a")], success),
+                                     store.FeedWrite(source_id, [entry("b")], success)])
+    assert await store.count_articles(db) == 0
+
+
 
 async def test_mixed_batch_counts_each_outcome(db: asyncpg.Pool) -> None:
     source_id = await new_source(db)
