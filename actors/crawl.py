@@ -28,7 +28,8 @@ from actors.schedule_policy import (
     learned_interval_s,
     next_interval_s,
 )
-from actors.site_scraper import ScrapeError, SiteConfig, scrape_site_report
+from actors.site_scraper import ScrapeError, SiteConfig, SiteScrape, scrape_site_report
+from actors.store_batch import FeedStoreBatcher, store_now
 from actors.websub import WebSubError, needs_subscription, subscribe
 from cluster.db import retry_on_disconnect
 from cluster.settings import Settings
@@ -121,12 +122,14 @@ async def crawl_source(
     public_url: str | None = None,
     full_content: bool = True,
     not_modified: NotModifiedBatch | None = None,
+    stores: FeedStoreBatcher | None = None,
 ) -> CrawlOutcome:
     """Crawl one source and record what happened on its row; never raises for the source's faults.
 
     Database errors do raise: the source's claim lease then brings it back in a later round,
     so a restarted database delays the crawl and loses nothing. With ``not_modified`` a 304 is
-    recorded there, for the caller to flush, instead of on the row at once.
+    recorded there, for the caller to flush, instead of on the row at once; with ``stores`` the
+    feed is stored together with the other feeds its crawler fetched meanwhile.
     """
     started = time.monotonic()
     default_s = float(default_interval_s or source.interval_s)
@@ -158,8 +161,8 @@ async def crawl_source(
             language=feed.language, interval_s=min(max(learned, MIN_INTERVAL_S), MAX_INTERVAL_S),
         )
         # One statement stores the entries and records the success: one round trip, one commit.
-        stored = await retry_on_disconnect(
-            lambda: article_store.store_feed(pool, source.id, items, success, now=datetime.now(timezone.utc)))
+        write = article_store.FeedWrite(source.id, items, success)
+        stored = await (stores.store(pool, write) if stores is not None else store_now(pool, write))
     except (FetchError, ParseError) as exc:
         status = exc.status if isinstance(exc, FetchError) else None
         kind = exc.kind if isinstance(exc, FetchError) else "parse"
@@ -200,14 +203,16 @@ async def crawl_site(
 ) -> CrawlOutcome:
     """A source of kind `site`: scrape its pages with Scrapy, store them like feed entries."""
     started = time.monotonic()
+    report: SiteScrape | None = None
+    error: str | None
     try:
         config = SiteConfig.from_mapping(source.scrape_config or {"start_urls": [source.url]})
-        report = await scrape_site_report(config, policy, user_agent, robots=robots)
+        scraped = await scrape_site_report(config, policy, user_agent, robots=robots)
     except (ValueError, ScrapeError) as exc:
-        report = None
         error = str(exc) if str(exc).startswith("scrape: ") else f"scrape: {exc}"
     else:
-        error = None if report.entries or not report.errors else report.errors[0]
+        report = scraped
+        error = None if scraped.entries or not scraped.errors else scraped.errors[0]
     if report is None or error is not None:
         await retry_on_disconnect(lambda: source_store.record_failure(
             pool, source.id, error=error or "scrape: nothing found", status=None,

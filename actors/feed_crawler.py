@@ -17,6 +17,7 @@ from actors.fetch import make_client
 from actors.full_content import fetch_full_contents
 from actors.metrics import record_outcome
 from actors.robots import RobotsCache
+from actors.store_batch import FeedStoreBatcher
 from cluster.store.sources import Source
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ class FeedCrawler:
         self._robots: RobotsCache | None = None
         self._announcer: Announcer | None = None
         self._limit = asyncio.Semaphore(MAX_CONCURRENT_FETCHES)
+        self._stores = FeedStoreBatcher()
         # What exists now (Ray, the imported libraries) lives as long as the process: keep it out
         # of the cyclic GC, which otherwise walks all of it in every full collection while a crawl
         # allocates (deployments/api.py does the same).
@@ -88,7 +90,8 @@ class FeedCrawler:
                 outcome = await crawl_source(self._client, pool, source, self._policy, announcer,
                                              default_interval_s=self._settings.crawl_interval_s,
                                              public_url=self._settings.public_url,
-                                             full_content=self._settings.full_content, not_modified=not_modified)
+                                             full_content=self._settings.full_content, not_modified=not_modified,
+                                             stores=self._stores)
         result = outcome.as_dict()
         try:
             record_outcome(result)
@@ -149,7 +152,8 @@ class FeedCrawler:
 
         return {"pid": os.getpid(), "rss_bytes": int(psutil.Process().memory_info().rss),
                 # ru_maxrss is in KiB on Linux.
-                "peak_rss_bytes": int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024}
+                "peak_rss_bytes": int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024,
+                "store_statements": self._stores.statements, "stored_feeds": self._stores.feeds}
 
 
 def _dispatch_failure(source_id: int, exc: Exception) -> dict[str, object]:
