@@ -437,7 +437,7 @@ _ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
 # Removed together with everything inside them (plain disallowed tags keep their text).
 _CLEAN_CONTENT_TAGS = frozenset({"script", "style", "iframe", "object", "embed", "template", "noembed", "frameset"})
 _URL_ATTRIBUTES = frozenset({"href", "src", "cite", "poster"})
-_URL_SCHEMES = ("http://", "https://", "mailto:")
+_URL_SCHEMES = frozenset({"http", "https", "mailto"})
 _LINK_REL = "noopener noreferrer nofollow"
 
 
@@ -458,7 +458,7 @@ def _resolve_url(tag: str, attribute: str, value: str) -> str | None:
     # never gets here), and keeps what the filter returns: a relative value takes the base's
     # scheme here (an xml:base of ftp: or file:), so the resolved value is checked again.
     resolved = _join_or_none(_base.url, value.strip())
-    return resolved if resolved is not None and resolved[:8].lower().startswith(_URL_SCHEMES) else None
+    return resolved if resolved is not None and resolved.split(":", 1)[0].lower() in _URL_SCHEMES else None
 
 
 # The base URL of the fragment being cleaned, for _resolve_url. nh3 calls the filter on the
@@ -471,7 +471,7 @@ _CLEANER = nh3.Cleaner(
     clean_content_tags=set(_CLEAN_CONTENT_TAGS),
     attributes=_ALLOWED_ATTRIBUTES,
     attribute_filter=_resolve_url,
-    url_schemes={"http", "https", "mailto"},  # and _URL_SCHEMES, for the resolved values
+    url_schemes=set(_URL_SCHEMES),  # on the values as written; _resolve_url checks the resolved ones
     link_rel=_LINK_REL,
     strip_comments=True,
 )
