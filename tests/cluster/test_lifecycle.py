@@ -6,12 +6,12 @@ real CLI in subprocesses: this is what `make demo` does on a fresh machine.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +20,7 @@ import psutil
 import pytest
 
 from tests.conftest import free_port
+from tests.polling import poll
 
 NEWSRAY = str(Path(sys.executable).with_name("newsray"))
 
@@ -91,18 +92,15 @@ def operator() -> Iterator[Operator]:
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
-def wait_for(predicate, timeout_s: float, what: str):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    last = None
-    while time.monotonic() < deadline:
+def article_count_reaches(operator: Operator, count: int, timeout_s: float) -> None:
+    """Poll /api/v1/articles until it lists `count` articles (the Api may still be starting)."""
+    def enough() -> bool:
         try:
-            last = predicate()
-            if last:
-                return last
-        except httpx.HTTPError as exc:
-            last = exc
-        time.sleep(0.5)
-    raise AssertionError(f"{what} not within {timeout_s} s (last: {last!r})")
+            return len(operator.all_article_ids()) >= count
+        except httpx.HTTPError:
+            return False
+
+    asyncio.run(poll(enough, f"{count} articles on /api/v1/articles", timeout_s=timeout_s, interval_s=0.5))
 
 
 def test_demo_up_crawl_down_up_keeps_every_article(operator: Operator) -> None:
@@ -113,7 +111,7 @@ def test_demo_up_crawl_down_up_keeps_every_article(operator: Operator) -> None:
     health = operator.get("/health")
     assert health.status_code == 200 and health.json()["status"] == "ok"
     # The scheduler crawls the sample feeds by itself: articles appear within 60 s.
-    wait_for(lambda: len(operator.all_article_ids()) >= 120, 60, "sample articles on /api/v1/articles")
+    article_count_reaches(operator, 120, timeout_s=60)
     page = operator.get("/")
     assert page.status_code == 200 and "Boğaziçi Postası" in page.text
 

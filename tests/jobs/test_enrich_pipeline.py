@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from jobs import enrich
 from jobs.enrichment.config import EnrichConfig
 from jobs.enrichment.embed import DEFAULT_MODEL_LABEL
 from jobs.enrichment.worker import start_worker
+from tests.polling import poll
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -182,16 +182,15 @@ async def test_resume_after_a_killed_run(db: asyncpg.Pool, seed: Seeder, story_e
 async def wait_for_lock_waiter(conn: asyncpg.Connection, process: subprocess.Popen[bytes], log: Path,
                                timeout_s: float = 150) -> None:
     """Poll until a writer is queued on the story lock (the job reached a batch write)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        waiting = await conn.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
-        if waiting:
-            return
+    async def queued() -> bool:
+        if await conn.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"):
+            return True
         if process.poll() is not None:
             output = log.read_text(errors="replace")
             pytest.fail(f"the enrich job exited early ({process.returncode}): {output[-2000:]}")
-        await asyncio.sleep(0.05)  # polling interval under a deadline, not a wait for work
-    pytest.fail("the enrich job never reached its first write")
+        return False
+
+    await poll(queued, "the enrich job to reach its first write", timeout_s=timeout_s)
 
 
 def test_stage_resources_request_gpus_only_when_the_cluster_has_them() -> None:
