@@ -15,7 +15,7 @@ from actors.announce import Announcer
 from actors.crawl import CrawlOutcome, NotModifiedBatch, crawl_site, crawl_source, fetch_policy, ingest_push
 from actors.fetch import make_client
 from actors.full_content import fetch_full_contents
-from actors.metrics import record_outcome
+from actors.metrics import record_outcome, record_store_group
 from actors.robots import RobotsCache
 from actors.store_batch import FeedStoreBatcher
 from cluster.store.sources import Source
@@ -46,7 +46,7 @@ class FeedCrawler:
         self._robots: RobotsCache | None = None
         self._announcer: Announcer | None = None
         self._limit = asyncio.Semaphore(MAX_CONCURRENT_FETCHES)
-        self._stores = FeedStoreBatcher()
+        self._stores = FeedStoreBatcher(on_group=record_store_group)
         # What exists now (Ray, the imported libraries) lives as long as the process: keep it out
         # of the cyclic GC, which otherwise walks all of it in every full collection while a crawl
         # allocates (deployments/api.py does the same).

@@ -9,6 +9,7 @@ from functools import lru_cache
 from typing import Any
 
 LATENCY_BUCKETS_S = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
+GROUP_BUCKETS = [1, 2, 4, 8, 16]
 
 
 @lru_cache(maxsize=1)
@@ -23,6 +24,8 @@ def crawl_metrics() -> dict[str, Any]:
         "queue": Gauge("newsray_crawl_queue_depth", "Sources claimed and not yet crawled."),
         "host_wait_s": Histogram("newsray_crawl_host_wait_seconds", "Time a source waited for its host's turn.",
                                  boundaries=LATENCY_BUCKETS_S),
+        "store_group": Histogram("newsray_crawl_store_group_feeds", "Fetched feeds stored by one statement.",
+                                 boundaries=GROUP_BUCKETS),
     }
 
 
@@ -40,3 +43,7 @@ def record_outcome(outcome: dict[str, Any]) -> None:
     for kind in ("inserted", "updated"):
         if outcome.get(kind):
             metrics["articles"].inc(float(outcome[kind]), tags={"kind": kind})
+
+
+def record_store_group(feeds: int) -> None:
+    crawl_metrics()["store_group"].observe(float(feeds))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import datetime, timezone
 
 import asyncpg
@@ -44,10 +45,13 @@ async def _store(pool: asyncpg.Pool, feeds: list[FeedWrite]) -> list[UpsertResul
 class FeedStoreBatcher:
     """Stores feeds for one event loop (a crawler actor's), a group per statement."""
 
-    def __init__(self, max_feeds: int = MAX_FEEDS_PER_STATEMENT) -> None:
+    def __init__(self, max_feeds: int = MAX_FEEDS_PER_STATEMENT,
+                 on_group: Callable[[int], None] | None = None) -> None:
+        """`on_group` hears the size of each group stored (for metrics; its errors are logged)."""
         if max_feeds < 1:
             raise ValueError("store: max_feeds must be at least 1")
         self._max_feeds = max_feeds
+        self._on_group = on_group
         self._waiting: list[_Waiting] = []
         self._writing: list[_Waiting] = []
         self._writer: asyncio.Task[None] | None = None
@@ -106,6 +110,11 @@ class FeedStoreBatcher:
             return
         self.statements += 1
         self.feeds += len(group)
+        if self._on_group is not None:
+            try:
+                self._on_group(len(group))
+            except Exception:  # noqa: BLE001 - metrics must never break storing
+                log.debug("store: group metric unavailable", exc_info=True)
         for (_, future), result in zip(group, results):
             if not future.done():  # its crawl may have been cancelled meanwhile
                 future.set_result(result)

@@ -150,7 +150,7 @@ async def test_politeness_one_request_per_host_with_a_pause(ray_cluster: str, db
 
 async def test_crawl_metrics_reach_the_metrics_agent(ray_cluster: str, db: asyncpg.Pool,
                                                      sample_server: SampleFeedServer) -> None:
-    """Fetch outcomes, bytes, parse time, articles, queue depth and host waits are exported
+    """Fetch outcomes, bytes, parse time, articles, queue depth, host waits and store groups are exported
     through Ray's metrics agent (what the dashboard's metrics view and Prometheus scrape)."""
     import httpx
 
@@ -160,7 +160,8 @@ async def test_crawl_metrics_reach_the_metrics_agent(ray_cluster: str, db: async
         assert (await scheduler.run_round.remote(False))["inserted"] > 0
         port = ray.nodes()[0]["MetricsExportPort"]
         wanted = {"newsray_crawl_fetches_total", "newsray_crawl_bytes_total", "newsray_crawl_parse_seconds",
-                  "newsray_crawl_articles_total", "newsray_crawl_host_wait_seconds", "newsray_crawl_queue_depth"}
+                  "newsray_crawl_articles_total", "newsray_crawl_host_wait_seconds", "newsray_crawl_queue_depth",
+                  "newsray_crawl_store_group_feeds"}
 
         async def exported() -> str:
             async with httpx.AsyncClient(trust_env=False) as client:

@@ -35,12 +35,13 @@ async def articles_of(db: asyncpg.Pool) -> dict[int, set[str]]:
 
 async def test_feeds_that_arrive_together_share_statements(db: asyncpg.Pool) -> None:
     sources = await new_sources(db, 10)
-    batcher = FeedStoreBatcher(max_feeds=4)
+    groups: list[int] = []
+    batcher = FeedStoreBatcher(max_feeds=4, on_group=groups.append)
     results = await asyncio.gather(*(batcher.store(db, feed(s, [f"{s}-a", f"{s}-b"])) for s in sources))
     assert [(len(r.inserted), r.updated, r.unchanged) for r in results] == [(2, [], 0)] * 10
     # The ten calls are queued before the writer first runs (asyncio runs tasks in order): groups
     # of 4, 4 and 2.
-    assert (batcher.statements, batcher.feeds) == (3, 10)
+    assert groups == [4, 4, 2] and (batcher.statements, batcher.feeds) == (3, 10)
     assert await articles_of(db) == {s: {f"{s}-a", f"{s}-b"} for s in sources}
     for s in sources:
         row = await get_source(db, s)
@@ -92,6 +93,16 @@ async def test_a_stopped_writer_leaves_nobody_waiting(db: asyncpg.Pool) -> None:
     batcher._writer.cancel()
     outcomes = await asyncio.wait_for(asyncio.gather(*waiting, return_exceptions=True), 30)
     assert all(isinstance(outcome, RuntimeError) for outcome in outcomes)
+
+
+async def test_a_broken_group_metric_does_not_stop_storing(db: asyncpg.Pool) -> None:
+    (source,) = await new_sources(db, 1)
+
+    def broken(size: int) -> None:
+        raise RuntimeError("no metrics here")
+
+    result = await FeedStoreBatcher(on_group=broken).store(db, feed(source, ["m"]))
+    assert len(result.inserted) == 1
 
 
 async def test_store_now_writes_one_feed(db: asyncpg.Pool) -> None:
