@@ -59,7 +59,8 @@ class FeedStoreBatcher:
         self.feeds = 0
 
     async def store(self, pool: asyncpg.Pool, feed: FeedWrite) -> UpsertResult:
-        """Store `feed` with whatever else is waiting; raises what storing it alone would."""
+        """Store `feed` with whatever else is waiting; raises what storing it alone would. A feed
+        that joins a running writer is written on that writer's pool (a crawler has one)."""
         future: asyncio.Future[UpsertResult] = asyncio.get_running_loop().create_future()
         self._waiting.append((feed, future))
         if self._writer is None or self._writer.done():
