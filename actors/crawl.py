@@ -160,7 +160,8 @@ async def crawl_source(
             etag=result.etag, last_modified=result.last_modified, title=feed.title, site_url=feed.site_url,
             language=feed.language, interval_s=min(max(learned, MIN_INTERVAL_S), MAX_INTERVAL_S),
         )
-        # One statement stores the entries and records the success: one round trip, one commit.
+        # One statement stores the entries and records the success (with ``stores``, together with the
+        # other feeds its crawler fetched meanwhile): one round trip, one commit.
         write = article_store.FeedWrite(source.id, items, success)
         stored = await (stores.store(pool, write) if stores is not None else store_now(pool, write))
     except (FetchError, ParseError) as exc:
